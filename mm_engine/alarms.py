@@ -1,0 +1,158 @@
+"""Alarms (seed F34/F35): typed, with the seed's texts, de-duplicated while uncleared."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from mm_engine.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlarmType(StrEnum):
+    DISK_SPACE_ERROR = "DISK_SPACE_ERROR"
+    FILE_PARSE_ERROR = "FILE_PARSE_ERROR"
+    FILE_ENCODE_ERROR = "FILE_ENCODE_ERROR"
+    CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
+    SYSTEM_RESTART = "SYSTEM_RESTART"
+    FILE_ERROR = "FILE_ERROR"
+    INTERNAL_SERVICE_ERROR = "INTERNAL_SERVICE_ERROR"
+    CONFIGURATION_CHANGED = "CONFIGURATION_CHANGED"
+
+
+# (type, variant) -> (severity, template). Templates are the seed's texts, with named fields.
+TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
+    (AlarmType.DISK_SPACE_ERROR, "calculate"): (
+        Severity.MAJOR, "Failed to calculate disk space of {path}: {error}"),
+    (AlarmType.DISK_SPACE_ERROR, "low"): (
+        Severity.MAJOR,
+        "Not enough space on the local disk available for Media Manager. "
+        "Will attempt to free {gb} GB."),
+    (AlarmType.DISK_SPACE_ERROR, "rename"): (
+        Severity.MAJOR, "Failed to rename file {file1} to {file2}."),
+    (AlarmType.FILE_PARSE_ERROR, ""): (
+        Severity.MINOR, "Failed to parse file {file}. due to unsupported file format. {reason}"),
+    (AlarmType.FILE_ENCODE_ERROR, ""): (
+        Severity.MINOR, "Failed to encode file {file} from codec {codec} to {target}. {reason}"),
+    (AlarmType.CONFIGURATION_ERROR, ""): (
+        Severity.WARNING,
+        "System configuration for attribute {attribute} is invalid. {reason}"),
+    (AlarmType.SYSTEM_RESTART, ""): (Severity.INFO, "Service {event} on {time}"),
+    (AlarmType.FILE_ERROR, "delete"): (Severity.MINOR, "Failed to delete file(s). {reason}"),
+    (AlarmType.FILE_ERROR, "copy"): (
+        Severity.MINOR, "Failed to copy file {file1} to {file2}. {reason}"),
+    (AlarmType.INTERNAL_SERVICE_ERROR, ""): (
+        Severity.MAJOR, "Failed to {action} internal service {service}. {reason}"),
+    (AlarmType.CONFIGURATION_CHANGED, ""): (
+        Severity.INFO, "Media Manager application configuration is changed. {details}"),
+}
+
+
+@dataclass(frozen=True)
+class Alarm:
+    type: AlarmType
+    severity: Severity
+    message: str
+    params: dict[str, Any]
+    dedupe_key: str
+
+    @classmethod
+    def make(cls, type_: AlarmType, variant: str = "", dedupe: str = "", **params: Any) -> Alarm:
+        severity, template = TEMPLATES[(type_, variant)]
+        message = template.format(**{k: params.get(k, "") for k in _fields(template)}).strip()
+        key = f"{type_.value}:{variant}:{dedupe or message}"
+        return cls(type_, severity, message, params, key)
+
+
+def _fields(template: str) -> list[str]:
+    import string
+
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def insert_alarm(conn: sqlite3.Connection, alarm: Alarm) -> int:
+    """Record ``alarm`` inside the caller's transaction; repeats of an uncleared alarm count up."""
+    now = _now()
+    row = conn.execute(
+        "SELECT id FROM alarms WHERE dedupe_key = ? AND cleared_at IS NULL",
+        (alarm.dedupe_key,),
+    ).fetchone()
+    if row:
+        conn.execute(
+            "UPDATE alarms SET count = count + 1, last_at = ?, message = ? WHERE id = ?",
+            (now, alarm.message, row[0]),
+        )
+        return int(row[0])
+    cur = conn.execute(
+        "INSERT INTO alarms (type, severity, message, params, dedupe_key, raised_at, last_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (alarm.type.value, alarm.severity.value, alarm.message,
+         json.dumps(alarm.params, default=str), alarm.dedupe_key, now, now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+Listener = Callable[[Alarm], None]
+
+
+class Alarms:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Called after an alarm is committed (e-mail sending hooks in here)."""
+        self._listeners.append(listener)
+
+    def notify(self, alarm: Alarm) -> None:
+        log_level = logging.WARNING if alarm.severity != Severity.INFO else logging.INFO
+        log.log(log_level, "%s %s: %s", alarm.severity.value, alarm.type.value, alarm.message)
+        for listener in self._listeners:
+            try:
+                listener(alarm)
+            except Exception:  # a broken mailer must not stop ingest
+                log.exception("alarm listener failed")
+
+    def raise_(self, type_: AlarmType, variant: str = "", dedupe: str = "", **params: Any) -> Alarm:
+        alarm = Alarm.make(type_, variant, dedupe, **params)
+        self.db.write(lambda c: insert_alarm(c, alarm))
+        self.notify(alarm)
+        return alarm
+
+    def clear(self, type_: AlarmType, variant: str = "", dedupe: str = "") -> None:
+        key_prefix = f"{type_.value}:{variant}:{dedupe}"
+        self.db.write(
+            lambda c: c.execute(
+                "UPDATE alarms SET cleared_at = ? WHERE cleared_at IS NULL AND dedupe_key LIKE ?",
+                (_now(), key_prefix + "%"),
+            )
+        )
+
+    def list(self, limit: int = 100, include_cleared: bool = True) -> list[dict[str, Any]]:
+        where = "" if include_cleared else "WHERE cleared_at IS NULL"
+        rows = self.db.query(
+            f"SELECT * FROM alarms {where} ORDER BY last_at DESC, id DESC LIMIT ?", (limit,)
+        )
+        return [
+            {**dict(r), "params": json.loads(r["params"]), "cleared": r["cleared_at"] is not None}
+            for r in rows
+        ]

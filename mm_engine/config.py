@@ -1,0 +1,268 @@
+"""Configuration (seed F9): every setting declared once, with its default and validation.
+
+The declarations drive `mm config show/set`, the console's form and docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mm_engine.alarms import Alarm, AlarmType, Alarms, insert_alarm
+from mm_engine.db import Database
+from mm_engine.errors import InvalidSetting
+from mm_engine.paths import DataDir
+
+EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _path(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("a path is required")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"'{value}' is not an absolute path")
+    return str(path)
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        value = value.strip().lower()
+        if value not in choices:
+            raise ValueError(f"'{value}' is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _int_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a whole number") from None
+        if number < low or (high is not None and number > high):
+            span = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{number} is out of range ({span})")
+        return number
+
+    return parse
+
+
+def _float_min(low: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a number") from None
+        if number < low:
+            raise ValueError(f"{number} is below the minimum {low}")
+        return number
+
+    return parse
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("yes", "true", "on", "1"):
+        return True
+    if v in ("no", "false", "off", "0", ""):
+        return False
+    raise ValueError(f"'{value}' is not yes or no")
+
+
+def _email_or_empty(value: str) -> str:
+    value = value.strip()
+    if value and not EMAIL.match(value):
+        raise ValueError(f"'{value}' is not an e-mail address")
+    return value
+
+
+def _email_list(value: str) -> str:
+    parts = [p.strip() for p in value.split(";") if p.strip()]
+    bad = [p for p in parts if not EMAIL.match(p)]
+    if bad:
+        raise ValueError(
+            f"{', '.join(repr(b) for b in bad)} is not an e-mail address "
+            "(separate several addresses with ';')"
+        )
+    return ";".join(parts)
+
+
+def _connector_name(value: str) -> str:
+    value = value.strip()
+    if value:
+        raise ValueError(f"no connector named '{value}' exists (connectors are not set up yet)")
+    return value
+
+
+def _storage_type(value: str) -> str:
+    value = _choice("local", "gcs", "azure", "s3")(value)
+    if value != "local":
+        raise ValueError(f"hosted call storage '{value}' is not available yet; use local")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    description: str
+    parse: Callable[[str], Any]
+    default: Callable[[DataDir], str]
+    secret: bool = False
+
+
+def _const(value: str) -> Callable[[DataDir], str]:
+    return lambda _d: value
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in [
+        Setting("profile", "Unique name of this configuration", _text, _const("")),
+        Setting("log_level", "Log level: info, debug or error", _choice("info", "debug", "error"),
+                _const("info")),
+        Setting("handover_folder", "Where the voicemail server drops finished recordings", _path,
+                lambda d: str(d.default_handover)),
+        Setting("retention_days", "Days to keep calls (0 = never delete)", _int_range(0),
+                _const("180")),
+        Setting("audit_retention_days", "Days to keep the audit trail (1..365)",
+                _int_range(1, 365), _const("180")),
+        Setting("active_connector", "The connector used for archiving (empty = none)",
+                _connector_name, _const("")),
+        Setting("call_storage_path", "Where recordings are stored (an additional disk)", _path,
+                lambda d: str(d.default_call_storage)),
+        Setting("call_storage_type", "local, or hosted storage: gcs, azure, s3", _storage_type,
+                _const("local")),
+        Setting("send_email", "Send alarms and events by e-mail (yes/no)", _bool, _const("no")),
+        Setting("smtp_server", "SMTP server host name", _text, _const("")),
+        Setting("smtp_port", "SMTP server port", _int_range(1, 65535), _const("25")),
+        Setting("smtp_secure", "Use TLS to the SMTP server (yes/no)", _bool, _const("no")),
+        Setting("smtp_user", "SMTP user name (empty = no login)", _text, _const("")),
+        Setting("smtp_password", "SMTP password", lambda v: v, _const(""), secret=True),
+        Setting("smtp_from", "Sender address of alarm e-mails", _email_or_empty, _const("")),
+        Setting("smtp_to", "Recipients, separated by ';'", _email_list, _const("")),
+        Setting("ingest_settle_seconds",
+                "A handover file is taken once size and time are unchanged this long",
+                _float_min(0.0), _const("2")),
+        Setting("ingest_rescan_seconds",
+                "Full rescan of the handover folder (file events can be lost)",
+                _float_min(0.5), _const("30")),
+        Setting("disk_min_free_gb",
+                "Prune the oldest recordings before free space on the call storage falls below",
+                _float_min(0.0), _const("2")),
+    ]
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def on_root_filesystem(path: Path) -> bool:
+    """True when ``path`` (or its nearest existing parent) shares a device with ``/`` (F7)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.stat(probe).st_dev == os.stat("/").st_dev
+
+
+ChangeHook = Callable[[sqlite3.Connection, str, Any, Any], None]
+
+
+class Config:
+    def __init__(self, db: Database, data_dir: DataDir, alarms: Alarms) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.alarms = alarms
+        self._guards: dict[str, list[ChangeHook]] = {}
+
+    def guard(self, key: str, hook: ChangeHook) -> None:
+        """Run ``hook(conn, key, old, new)`` inside the write; it may refuse by raising."""
+        self._guards.setdefault(key, []).append(hook)
+
+    def _stored(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.db.query("SELECT key, value FROM config")}
+
+    def get(self, key: str) -> Any:
+        setting = SETTINGS[key]
+        row = self.db.query_one("SELECT value FROM config WHERE key = ?", (key,))
+        raw = row["value"] if row else setting.default(self.data_dir)
+        return setting.parse(raw)
+
+    def path(self, key: str) -> Path:
+        return Path(str(self.get(key)))
+
+    def show(self) -> list[dict[str, Any]]:
+        stored = self._stored()
+        out = []
+        for key, setting in SETTINGS.items():
+            raw = stored.get(key)
+            value = setting.parse(raw if raw is not None else setting.default(self.data_dir))
+            if setting.secret:
+                value = "********" if value else ""
+            out.append(
+                {
+                    "key": key,
+                    "value": value,
+                    "source": "set" if raw is not None else "default",
+                    "description": setting.description,
+                }
+            )
+        return out
+
+    def set(self, key: str, text: str) -> Any:
+        setting = SETTINGS.get(key)
+        if setting is None:
+            raise InvalidSetting(key, "there is no such setting",
+                                 f"Known settings: {', '.join(SETTINGS)}.")
+        try:
+            value = setting.parse(text)
+        except ValueError as exc:
+            raise InvalidSetting(key, str(exc)) from None
+        stored = "yes" if value is True else "no" if value is False else str(value)
+        shown = "********" if setting.secret else stored
+
+        def apply(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
+            old = setting.parse(row[0] if row else setting.default(self.data_dir))
+            for hook in self._guards.get(key, []):
+                hook(conn, key, old, value)
+            conn.execute(
+                "INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, stored, _now()),
+            )
+            insert_alarm(conn, changed)
+
+        changed = Alarm.make(AlarmType.CONFIGURATION_CHANGED, details=f"{key} = {shown}",
+                             dedupe=f"{key}@{_now()}")
+        self.db.write(apply)
+        self.alarms.notify(changed)
+        if key == "call_storage_path":
+            self.check_storage_location()
+        return value
+
+    def check_storage_location(self) -> bool:
+        """F7: warn (never refuse) when recordings would live on the system disk."""
+        path = self.path("call_storage_path")
+        if on_root_filesystem(path):
+            self.alarms.raise_(
+                AlarmType.CONFIGURATION_ERROR,
+                attribute="call_storage_path",
+                reason=f"{path} is on the system disk; put recordings on an additional disk.",
+            )
+            return False
+        return True

@@ -1,0 +1,158 @@
+"""Numbered schema migrations, applied at open and recorded in ``PRAGMA user_version``.
+
+Never edit a released step: add a new one. Later issues add users, audit, connectors and
+archive copies as further steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: ``executescript`` would commit the migration's transaction."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending[:80]!r}")
+
+
+def _001_core(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE recordings (
+            id            INTEGER PRIMARY KEY,
+            call_id       TEXT NOT NULL,
+            seq           INTEGER NOT NULL,
+            start         TEXT NOT NULL,             -- ISO 8601 with offset, as received
+            start_ts      REAL NOT NULL,             -- epoch seconds, for ranges and sorting
+            duration_s    REAL NOT NULL,
+            direction     TEXT NOT NULL CHECK (direction IN ('internal','inbound','outbound')),
+            parties       TEXT NOT NULL DEFAULT '',  -- ';'-joined
+            agents        TEXT NOT NULL DEFAULT '',  -- ';'-joined
+            owner         TEXT NOT NULL DEFAULT '',
+            owner_kind    TEXT CHECK (owner_kind IN ('user','hunt_group','line','account_code')),
+            target        TEXT NOT NULL DEFAULT '',
+            skill         TEXT NOT NULL DEFAULT '',
+            authenticated INTEGER NOT NULL DEFAULT 0,
+            path          TEXT NOT NULL UNIQUE,      -- relative to the call storage root
+            size          INTEGER NOT NULL,
+            sha256        TEXT NOT NULL,
+            signature     TEXT NOT NULL,
+            key_id        TEXT NOT NULL,
+            source_key    TEXT UNIQUE,               -- hash of the handover input: idempotent ingest
+            source_name   TEXT NOT NULL DEFAULT '',
+            ingested_at   TEXT NOT NULL,
+            local_present INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (call_id, seq)
+        );
+        CREATE INDEX recordings_start ON recordings (start_ts, id);
+        CREATE INDEX recordings_duration ON recordings (duration_s, id);
+        CREATE INDEX recordings_direction ON recordings (direction, start_ts);
+        CREATE INDEX recordings_target ON recordings (target COLLATE NOCASE, start_ts);
+        CREATE INDEX recordings_skill ON recordings (skill COLLATE NOCASE, start_ts);
+        CREATE INDEX recordings_owner ON recordings (owner COLLATE NOCASE, start_ts);
+        CREATE INDEX recordings_call_id ON recordings (call_id COLLATE NOCASE);
+
+        -- one row per party or agent, for exact filters
+        CREATE TABLE recording_members (
+            recording_id INTEGER NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+            role         TEXT NOT NULL CHECK (role IN ('party','agent')),
+            value        TEXT NOT NULL COLLATE NOCASE
+        );
+        CREATE INDEX recording_members_value ON recording_members (role, value, recording_id);
+        CREATE INDEX recording_members_recording ON recording_members (recording_id);
+
+        CREATE VIRTUAL TABLE recordings_fts USING fts5 (
+            call_id, parties, agents, owner, target, skill,
+            content='recordings', content_rowid='id',
+            tokenize="unicode61 tokenchars '-_+.@#*'"
+        );
+        CREATE TRIGGER recordings_ai AFTER INSERT ON recordings BEGIN
+            INSERT INTO recordings_fts (rowid, call_id, parties, agents, owner, target, skill)
+            VALUES (new.id, new.call_id, new.parties, new.agents, new.owner, new.target, new.skill);
+        END;
+        CREATE TRIGGER recordings_ad AFTER DELETE ON recordings BEGIN
+            INSERT INTO recordings_fts (recordings_fts, rowid, call_id, parties, agents, owner,
+                                        target, skill)
+            VALUES ('delete', old.id, old.call_id, old.parties, old.agents, old.owner, old.target,
+                    old.skill);
+        END;
+        CREATE TRIGGER recordings_au AFTER UPDATE OF call_id, parties, agents, owner, target, skill
+        ON recordings BEGIN
+            INSERT INTO recordings_fts (recordings_fts, rowid, call_id, parties, agents, owner,
+                                        target, skill)
+            VALUES ('delete', old.id, old.call_id, old.parties, old.agents, old.owner, old.target,
+                    old.skill);
+            INSERT INTO recordings_fts (rowid, call_id, parties, agents, owner, target, skill)
+            VALUES (new.id, new.call_id, new.parties, new.agents, new.owner, new.target, new.skill);
+        END;
+
+        CREATE TABLE config (
+            key        TEXT PRIMARY KEY,
+            value      TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE alarms (
+            id          INTEGER PRIMARY KEY,
+            type        TEXT NOT NULL,
+            severity    TEXT NOT NULL
+                        CHECK (severity IN ('info','warning','minor','major','critical')),
+            message     TEXT NOT NULL,
+            params      TEXT NOT NULL DEFAULT '{}',
+            dedupe_key  TEXT NOT NULL,
+            count       INTEGER NOT NULL DEFAULT 1,
+            raised_at   TEXT NOT NULL,
+            last_at     TEXT NOT NULL,
+            cleared_at  TEXT
+        );
+        CREATE INDEX alarms_raised ON alarms (raised_at);
+        CREATE INDEX alarms_dedupe ON alarms (dedupe_key, cleared_at);
+
+        CREATE TABLE jobs (
+            id         INTEGER PRIMARY KEY,
+            kind       TEXT NOT NULL,
+            status     TEXT NOT NULL CHECK (status IN
+                           ('queued','running','done','failed','cancelled')),
+            params     TEXT NOT NULL DEFAULT '{}',
+            progress   INTEGER NOT NULL DEFAULT 0,
+            total      INTEGER NOT NULL DEFAULT 0,
+            result     TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            owner_pid  INTEGER
+        );
+        CREATE INDEX jobs_status ON jobs (status, kind);
+        """
+    )
+
+
+STEPS: list[Step] = [_001_core]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest step; safe when two processes open the file at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(STEPS):
+            raise RuntimeError(
+                f"database schema {version} is newer than this mm ({len(STEPS)}): upgrade mm"
+            )
+        for number, step in enumerate(STEPS[version:], start=version + 1):
+            step(conn)
+            conn.execute(f"PRAGMA user_version={number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(STEPS)

@@ -1,0 +1,53 @@
+"""Errors a user can see. Each carries a title and what to do, so every front end can show both."""
+
+from __future__ import annotations
+
+
+class MMError(Exception):
+    """Base of every error the engine reports to a person or a script.
+
+    ``exit_code`` follows the CLI contract: 1 failed, 2 bad usage, 3 refused.
+    """
+
+    exit_code = 1
+    title = "Operation failed"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class InvalidInput(MMError):
+    """The caller asked for something malformed (a bad setting value, a bad filter)."""
+
+    exit_code = 2
+    title = "Invalid input"
+
+
+class InvalidSetting(InvalidInput):
+    title = "Invalid setting"
+
+    def __init__(self, key: str, message: str, hint: str = "") -> None:
+        super().__init__(f"Setting '{key}': {message}", hint)
+        self.key = key
+
+
+class NotFound(MMError):
+    title = "Not found"
+
+
+class Refused(MMError):
+    """The engine will not do this in the current state (or for this principal)."""
+
+    exit_code = 3
+    title = "Refused"
+
+
+class EngineBusy(Refused):
+    """Another process holds the engine role."""
+
+    title = "Engine already running"

@@ -1,0 +1,43 @@
+"""The storage interface, shaped after rclone's Fs/Object and restic's Backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import BinaryIO, Protocol
+
+
+class Accessibility(StrEnum):
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    DENIED = "denied"
+    MISCONFIGURED = "misconfigured"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    path: str  # '/'-separated, relative to the store's root
+    size: int
+    mtime: float
+
+
+class Store(Protocol):
+    name: str
+
+    def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        """Write atomically: a reader sees the old object or the whole new one, never part."""
+
+    def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO: ...
+
+    def stat(self, path: str) -> ObjectInfo | None: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def remove(self, path: str) -> None: ...
+
+    def test(self) -> Accessibility: ...
+
+    def free_space(self) -> int | None: ...
+
+    def is_permanent_error(self, exc: BaseException) -> bool: ...

@@ -1,0 +1,41 @@
+"""The engine: one object that opens the data directory and holds one service per area.
+
+Front ends create an Engine, call its services, and close it. Running ingest and the scheduler
+(the engine *role*) is a separate step, :mod:`mm_engine.service`, that takes the engine lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mm_engine.alarms import Alarms
+from mm_engine.catalogue import Catalogue
+from mm_engine.config import Config
+from mm_engine.db import Database
+from mm_engine.paths import DataDir
+from mm_engine.signing import Signer
+from mm_engine.storage import LocalStore
+
+
+class Engine:
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.data_dir = DataDir.resolve(home)
+        self.data_dir.ensure()
+        self.db = Database(self.data_dir.db)
+        self.alarms = Alarms(self.db)
+        self.config = Config(self.db, self.data_dir, self.alarms)
+        self.signer = Signer(self.data_dir.keys)
+        self.catalogue = Catalogue(self.db, self.signer, self.store)
+
+    def store(self) -> LocalStore:
+        """The call storage, as configured now (the path can change while we run)."""
+        return LocalStore(self.config.path("call_storage_path"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Front ends of mm: the typer CLI and (later) the Textual console."""

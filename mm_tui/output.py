@@ -1,0 +1,70 @@
+"""How the CLI prints: data to stdout (JSON for scripts, tables for people), diagnostics to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from mm_engine.errors import MMError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """A plain aligned table; ``columns`` is (key, heading)."""
+    cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [
+        max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)
+    ]
+    out = sys.stdout
+    out.write("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip())
+    out.write("\n")
+    for c in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() + "\n")
+
+
+def fail(message: str, hint: str = "", code: int = EXIT_FAILED) -> typer.Exit:
+    sys.stderr.write(f"Error: {message}\n")
+    if hint:
+        sys.stderr.write(f"{hint}\n")
+    return typer.Exit(code)
+
+
+@contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn engine errors into a message on stderr and the contract's exit code."""
+    try:
+        yield
+    except MMError as exc:
+        raise fail(exc.message, exc.hint, exc.exit_code) from None
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator form of :func:`reporting_errors` for typer commands."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reporting_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,50 @@
+"""The `mm` command. No sub-command opens the console; `--no-ui` runs the headless service."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mm_tui import cli_config, cli_recordings
+from mm_tui.context import set_home
+
+app = typer.Typer(
+    help="mm: call-recording library manager.",
+    invoke_without_command=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(cli_config.app, name="config")
+app.add_typer(cli_recordings.app, name="recordings")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    no_ui: Annotated[
+        bool, typer.Option("--no-ui", help="Run the engine headless in the foreground (service).")
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="MM_HOME", help="Data directory (default: see docs)."),
+    ] = None,
+) -> None:
+    set_home(home)
+    if ctx.invoked_subcommand is not None:
+        return
+    from mm_tui.service_cmd import run_service
+
+    if no_ui:
+        raise typer.Exit(run_service())
+    sys.stderr.write(
+        "The full-screen console is not built yet: running the headless service instead.\n"
+        "Stop it with Ctrl-C. Use `mm --help` for the commands.\n"
+    )
+    raise typer.Exit(run_service())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,39 @@
+"""`mm config`: show and change the settings of seed F9."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mm_tui.context import open_engine
+from mm_tui.output import command, print_json, print_table
+
+app = typer.Typer(help="Show and change configuration settings.", no_args_is_help=True)
+
+
+@app.command("show")
+@command
+def show(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Every setting with its value and where it came from (default or set)."""
+    with open_engine() as engine:
+        rows = engine.config.show()
+    if json_out:
+        print_json(rows)
+    else:
+        print_table(rows, [("key", "SETTING"), ("value", "VALUE"), ("source", "SOURCE")])
+
+
+@app.command("set")
+@command
+def set_(
+    key: Annotated[str, typer.Argument(help="Setting name, as `mm config show` lists it.")],
+    value: Annotated[str, typer.Argument(help="New value.")],
+) -> None:
+    """Change one setting; invalid values are refused with the reason."""
+    with open_engine() as engine:
+        engine.config.set(key, value)
+        shown = next(r for r in engine.config.show() if r["key"] == key)["value"]
+    typer.echo(f"{key} = {shown}")

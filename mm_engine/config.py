@@ -223,6 +223,13 @@ class Config:
         return out
 
     def set(self, key: str, text: str) -> Any:
+        return self._set(key, text, guarded=True)
+
+    def set_unguarded(self, key: str, text: str) -> Any:
+        """For the engine's own jobs (a finished storage move) that already did what guards ask."""
+        return self._set(key, text, guarded=False)
+
+    def _set(self, key: str, text: str, *, guarded: bool) -> Any:
         setting = SETTINGS.get(key)
         if setting is None:
             raise InvalidSetting(key, "there is no such setting",
@@ -237,7 +244,7 @@ class Config:
         def apply(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
             old = setting.parse(row[0] if row else setting.default(self.data_dir))
-            for hook in self._guards.get(key, []):
+            for hook in self._guards.get(key, []) if guarded else []:
                 hook(conn, key, old, value)
             conn.execute(
                 "INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?)"

@@ -15,6 +15,7 @@ from mm_engine.db import Database
 from mm_engine.paths import DataDir
 from mm_engine.signing import Signer
 from mm_engine.storage import LocalStore
+from mm_engine.storage_move import StorageMove, refuse_path_change_with_recordings
 
 
 class Engine:
@@ -26,6 +27,8 @@ class Engine:
         self.config = Config(self.db, self.data_dir, self.alarms)
         self.signer = Signer(self.data_dir.keys)
         self.catalogue = Catalogue(self.db, self.signer, self.store)
+        self.storage_move = StorageMove(self.db, self.config)
+        self.config.guard("call_storage_path", refuse_path_change_with_recordings)
 
     def store(self) -> LocalStore:
         """The call storage, as configured now (the path can change while we run)."""

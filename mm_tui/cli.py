@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mm_tui import cli_config, cli_recordings
+from mm_tui import cli_config, cli_recordings, cli_storage
 from mm_tui.context import set_home
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(cli_config.app, name="config")
 app.add_typer(cli_recordings.app, name="recordings")
+app.add_typer(cli_storage.app, name="storage")
 
 
 @app.callback()

@@ -1,0 +1,178 @@
+"""One handover file to one catalogued recording: parse, encode, store, sign, catalogue, remove.
+
+Crash safety (DESIGN.md section 4): the handover file is removed only after the catalogue
+transaction commits, and a hash of the input (``source_key``) makes a second ingest of the same
+input a no-op. A crash before the commit leaves the input in place and at most an orphan stored
+file at the same deterministic path, which the retry overwrites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from mm_engine.alarms import Alarm, AlarmType, Alarms, insert_alarm
+from mm_engine.catalogue import NewRecording, find_by_source_key, insert_recording, next_seq
+from mm_engine.db import Database
+from mm_engine.ingest.audio import AudioError, encode_opus, probe
+from mm_engine.ingest.calldetails import (
+    CallDetailsError,
+    read_call_details,
+    sidecar_for,
+    write_opus_tags,
+)
+from mm_engine.ingest.quarantine import quarantine
+from mm_engine.signing import Signer, sha256_file
+from mm_engine.storage.local import LocalStore, fsync_dir
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = frozenset({".wav", ".opus", ".ogg"})
+SIDECAR_SUFFIXES = frozenset({".json", ".xml"})
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Outcome(StrEnum):
+    INGESTED = "ingested"
+    DUPLICATE = "duplicate"  # already catalogued (a crash hit between commit and removal)
+    QUARANTINED = "quarantined"
+    VANISHED = "vanished"  # removed by someone else while we looked at it
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    source: Path
+    recording_id: int | None = None
+    reason: str = ""
+
+
+def safe_name(call_id: str) -> str:
+    name = _UNSAFE.sub("_", call_id).strip("._")[:120]
+    return name or "call"
+
+
+def source_key(audio: Path, sidecar: Path | None) -> str:
+    digest = hashlib.sha256()
+    for part in (audio, sidecar):
+        if part is None:
+            continue
+        with open(part, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class Pipeline:
+    def __init__(
+        self, db: Database, alarms: Alarms, signer: Signer, store: LocalStore, quarantine_dir: Path
+    ) -> None:
+        self.db = db
+        self.alarms = alarms
+        self.signer = signer
+        self.store = store
+        self.quarantine_dir = quarantine_dir
+
+    def ingest(self, src: Path) -> Result:
+        try:
+            return self._ingest(src)
+        except FileNotFoundError:
+            if src.exists():
+                raise
+            return Result(Outcome.VANISHED, src)
+
+    def _ingest(self, src: Path) -> Result:
+        sidecar = sidecar_for(src)
+        if src.suffix.lower() not in AUDIO_SUFFIXES:
+            return self._reject(src, sidecar, AlarmType.FILE_PARSE_ERROR,
+                                f"'{src.suffix or src.name}' is not a recording format "
+                                "(accepted: .wav, .opus, .ogg)")
+        key = source_key(src, sidecar)
+        existing = self.db.query_one("SELECT id FROM recordings WHERE source_key = ?", (key,))
+        if existing:
+            self._remove_input(src, sidecar)
+            return Result(Outcome.DUPLICATE, src, int(existing["id"]))
+
+        try:
+            info = probe(src)
+        except AudioError as exc:
+            kind = AlarmType.FILE_PARSE_ERROR if exc.stage == "parse" else AlarmType.FILE_ENCODE_ERROR
+            return self._reject(src, sidecar, kind, str(exc), codec=exc.codec)
+        try:
+            parsed = read_call_details(src, info.duration_s)
+        except CallDetailsError as exc:
+            return self._reject(src, sidecar, AlarmType.FILE_PARSE_ERROR, str(exc))
+        details = parsed.details
+
+        with self.db.read() as conn:
+            seq = next_seq(conn, details.call_id)
+        day = details.start.strftime("%Y/%m/%d")
+        rel = f"{day}/{safe_name(details.call_id)}-{seq}.opus"
+        temp = self.store.temp_path(rel)
+        try:
+            try:
+                duration = encode_opus(src, temp, info)
+            except AudioError as exc:
+                kind = (AlarmType.FILE_PARSE_ERROR if exc.stage == "parse"
+                        else AlarmType.FILE_ENCODE_ERROR)
+                return self._reject(src, sidecar, kind, str(exc), codec=exc.codec, target=rel)
+            write_opus_tags(temp, details, parsed.extra_tags)
+            digest = sha256_file(temp)
+            size = temp.stat().st_size
+            signature = self.signer.sign(digest, details.to_dict())
+            self.store.commit(temp, rel)
+        finally:
+            temp.unlink(missing_ok=True)
+
+        rec = NewRecording(
+            details=details, duration_s=duration, path=rel, size=size, sha256=digest,
+            signature=signature, key_id=self.signer.key_id, source_key=key, source_name=src.name,
+        )
+
+        def catalogue(conn: sqlite3.Connection) -> tuple[int, bool]:
+            found = find_by_source_key(conn, key)
+            if found is not None:
+                return found, False
+            if next_seq(conn, details.call_id) != seq:
+                raise RuntimeError(f"sequence for call {details.call_id} changed during ingest")
+            return insert_recording(conn, rec, seq), True
+
+        rec_id, new = self.db.write(catalogue)
+        self._remove_input(src, sidecar)
+        log.info("ingested %s as #%d %s (%.1f s, %d bytes)", src.name, rec_id, rel, duration, size)
+        return Result(Outcome.INGESTED if new else Outcome.DUPLICATE, src, rec_id)
+
+    def _remove_input(self, src: Path, sidecar: Path | None) -> None:
+        for path in (src, sidecar):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        fsync_dir(src.parent)
+
+    def _reject(
+        self, src: Path, sidecar: Path | None, kind: AlarmType, reason: str, *, codec: str = "",
+        target: str = "",
+    ) -> Result:
+        files = [src] + ([sidecar] if sidecar else [])
+        moved = quarantine(files, self.quarantine_dir, reason)
+        if kind is AlarmType.FILE_ENCODE_ERROR:
+            alarm = Alarm.make(kind, file=src.name, codec=codec or "unknown",
+                               target=target or "Opus", reason=reason, dedupe=src.name)
+        else:
+            alarm = Alarm.make(kind, file=src.name, reason=reason, dedupe=src.name)
+        self.db.write(lambda c: insert_alarm(c, alarm))
+        self.alarms.notify(alarm)
+        log.warning("quarantined %s -> %s: %s", src.name, moved, reason)
+        return Result(Outcome.QUARANTINED, src, reason=reason)
+
+
+def is_candidate(path: Path) -> bool:
+    """Files the watcher hands to the pipeline: not hidden (still being written), not a sidecar."""
+    name = path.name
+    return not name.startswith(".") and path.suffix.lower() not in SIDECAR_SUFFIXES
+

@@ -1,0 +1,119 @@
+"""The engine role: ingest plus scheduled jobs, run by `mm --no-ui` or an embedded console."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from mm_engine.alarms import AlarmType
+from mm_engine.engine import Engine
+from mm_engine.ingest.pipeline import Pipeline, Result
+from mm_engine.ingest.quarantine import quarantine
+from mm_engine.ingest.watcher import HandoverWatcher
+from mm_engine.lock import EngineLock
+from mm_engine.retention import Retention
+
+log = logging.getLogger(__name__)
+
+SPACE_CHECK_SECONDS = 60
+
+
+class Service:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = EngineLock(engine.data_dir.lock)
+        self.retention = Retention(engine.config, engine.catalogue, engine.alarms, engine.store)
+        self.watcher = HandoverWatcher(
+            folder=lambda: engine.config.path("handover_folder"),
+            ingest=self.ingest,
+            settle_seconds=lambda: float(engine.config.get("ingest_settle_seconds")),
+            rescan_seconds=lambda: float(engine.config.get("ingest_rescan_seconds")),
+            on_failure=self._ingest_failed,
+        )
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._started = False
+
+    def pipeline(self) -> Pipeline:
+        e = self.engine
+        return Pipeline(e.db, e.alarms, e.signer, e.store(), e.data_dir.quarantine)
+
+    def ingest(self, path: Path) -> Result:
+        self.retention.ensure_free_space()
+        return self.pipeline().ingest(path)
+
+    def _ingest_failed(self, path: Path, exc: BaseException, give_up: bool) -> None:
+        alarms = self.engine.alarms
+        alarms.raise_(AlarmType.INTERNAL_SERVICE_ERROR, action="run", service="ingest",
+                      reason=f"{path.name}: {exc}", dedupe=f"ingest:{path.name}")
+        if give_up and path.exists():
+            quarantine([path], self.engine.data_dir.quarantine, f"ingest failed: {exc}")
+
+    def _now(self) -> str:
+        return datetime.now().astimezone().isoformat(timespec="seconds")
+
+    def start(self) -> None:
+        self.lock.acquire()
+        try:
+            engine = self.engine
+            stale = engine.store().remove_stale_temps()
+            if stale:
+                log.info("removed %d partial files left by an interrupted ingest", stale)
+            engine.config.check_storage_location()
+            engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="started", time=self._now(),
+                                 dedupe=f"start:{self._now()}")
+            self.scheduler.add_job(self._safe(self.retention.apply_days_to_keep), "cron",
+                                   hour=2, minute=30, id="retention", coalesce=True)
+            self.scheduler.add_job(self._safe(self.retention.ensure_free_space), "interval",
+                                   seconds=SPACE_CHECK_SECONDS, id="disk-space", coalesce=True)
+            self.scheduler.start()
+            self.watcher.start()
+            self._started = True
+            log.info("engine started on %s, watching %s", engine.data_dir.root,
+                     engine.config.path("handover_folder"))
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _safe(self, job: object) -> object:
+        def run() -> None:
+            try:
+                job()  # type: ignore[operator]
+            except Exception as exc:
+                log.exception("scheduled job failed")
+                self.engine.alarms.raise_(AlarmType.INTERNAL_SERVICE_ERROR, action="run",
+                                          service=getattr(job, "__name__", "job"), reason=exc)
+
+        return run
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.watcher.stop()
+        self.scheduler.shutdown(wait=True)
+        self.engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="shutdown", time=self._now(),
+                                  dedupe=f"stop:{self._now()}")
+        self.lock.release()
+        log.info("engine stopped")
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; the current file finishes or is retried next start."""
+        stop = threading.Event()
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()

@@ -35,6 +35,7 @@ class Service:
             settle_seconds=lambda: float(engine.config.get("ingest_settle_seconds")),
             rescan_seconds=lambda: float(engine.config.get("ingest_rescan_seconds")),
             on_failure=self._ingest_failed,
+            sweep_sidecar=lambda path, now: self.pipeline().sweep_sidecar(path, now),
         )
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._started = False

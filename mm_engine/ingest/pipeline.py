@@ -13,6 +13,7 @@ import logging
 import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".wav", ".opus", ".ogg"})
 SIDECAR_SUFFIXES = frozenset({".json", ".xml"})
+ORPHAN_SIDECAR_SECONDS = 3600
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -148,6 +150,30 @@ class Pipeline:
         log.info("ingested %s as #%d %s (%.1f s, %d bytes)", src.name, rec_id, rel, duration, size)
         return Result(Outcome.INGESTED if new else Outcome.DUPLICATE, src, rec_id)
 
+    def sweep_sidecar(self, sidecar: Path, now: float) -> None:
+        """Deal with a sidecar whose recording is gone.
+
+        The recording is removed before its sidecar, so a crash between the two leaves a
+        consumed sidecar: it is deleted. One that never got a recording is quarantined after
+        an hour, with an alarm, so nobody waits for it silently.
+        """
+        stem = sidecar.stem
+        if any(sidecar.with_suffix(s).exists() for s in (".wav", ".opus", ".ogg", ".WAV")):
+            return
+        written = datetime.fromtimestamp(int(sidecar.stat().st_mtime), UTC)
+        # ingested after this sidecar was written: it was this sidecar's recording, not an
+        # older one that happened to have the same name
+        consumed = self.db.query_one(
+            "SELECT id FROM recordings WHERE source_name IN (?, ?, ?) AND ingested_at >= ?"
+            " LIMIT 1",
+            (f"{stem}.wav", f"{stem}.opus", f"{stem}.ogg", written.isoformat()),
+        )
+        if consumed:
+            sidecar.unlink(missing_ok=True)
+        elif now - sidecar.stat().st_mtime > ORPHAN_SIDECAR_SECONDS:
+            self._reject(sidecar, None, AlarmType.FILE_PARSE_ERROR,
+                         "call details without a recording for over an hour")
+
     def _remove_input(self, src: Path, sidecar: Path | None) -> None:
         for path in (src, sidecar):
             if path is not None:
@@ -169,6 +195,10 @@ class Pipeline:
         self.alarms.notify(alarm)
         log.warning("quarantined %s -> %s: %s", src.name, moved, reason)
         return Result(Outcome.QUARANTINED, src, reason=reason)
+
+
+def is_sidecar(path: Path) -> bool:
+    return not path.name.startswith(".") and path.suffix.lower() in SIDECAR_SUFFIXES
 
 
 def is_candidate(path: Path) -> bool:

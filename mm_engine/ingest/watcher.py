@@ -19,7 +19,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from mm_engine.ingest.calldetails import sidecar_for
-from mm_engine.ingest.pipeline import Result, is_candidate
+from mm_engine.ingest.pipeline import Result, is_candidate, is_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class HandoverWatcher:
         settle_seconds: Callable[[], float],
         rescan_seconds: Callable[[], float],
         on_failure: Callable[[Path, BaseException, bool], None],
+        sweep_sidecar: Callable[[Path, float], None] | None = None,
     ) -> None:
+        self._sweep_sidecar = sweep_sidecar
         self._folder = folder
         self._ingest = ingest
         self._settle = settle_seconds
@@ -141,7 +143,13 @@ class HandoverWatcher:
     def _scan(self, folder: Path) -> None:
         try:
             for entry in folder.iterdir():
-                self._track(entry)
+                if is_sidecar(entry) and self._sweep_sidecar is not None:
+                    try:
+                        self._sweep_sidecar(entry, time.time())
+                    except OSError:
+                        pass
+                else:
+                    self._track(entry)
         except OSError as exc:
             log.warning("cannot list handover folder %s: %s", folder, exc)
 

@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from mm_engine.db import Database
-from mm_engine.domain import CallDetails
-from mm_engine.signing import Signer
+from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording, Verification
+from mm_engine.errors import MMError, NotFound, Refused
+from mm_engine.search import (
+    COLUMNS,
+    LengthFilter,
+    Page,
+    SearchQuery,
+    compile_query,
+    parse_length,
+    run_count,
+    run_page,
+)
+from mm_engine.signing import Signer, sha256_file
 from mm_engine.storage import LocalStore
+
+__all__ = [
+    "Catalogue",
+    "LengthFilter",
+    "NewRecording",
+    "Page",
+    "SearchQuery",
+    "VerifyResult",
+    "parse_length",
+]
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -63,8 +93,236 @@ def insert_recording(conn: sqlite3.Connection, rec: NewRecording, seq: int) -> i
     return rec_id
 
 
+def _split(joined: str) -> list[str]:
+    return joined.split(";") if joined else []
+
+
+def recording_from_row(row: sqlite3.Row) -> Recording:
+    """The inverse of :func:`insert_recording`: ``details.to_dict()`` is what was signed."""
+    details = CallDetails(
+        call_id=row["call_id"],
+        start=datetime.fromisoformat(row["start"]),
+        direction=Direction(row["direction"]),
+        parties=_split(row["parties"]),
+        agents=_split(row["agents"]),
+        owner=row["owner"],
+        owner_kind=OwnerKind(row["owner_kind"]) if row["owner_kind"] else None,
+        target=row["target"],
+        skill=row["skill"],
+        authenticated=bool(row["authenticated"]),
+    )
+    return Recording(
+        id=row["id"], details=details, seq=row["seq"], duration_s=row["duration_s"],
+        path=row["path"], size=row["size"], sha256=row["sha256"], signature=row["signature"],
+        key_id=row["key_id"], ingested_at=row["ingested_at"], source_name=row["source_name"],
+    )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    id: int
+    call_id: str
+    verification: Verification
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "call_id": self.call_id, "verification": self.verification.value}
+
+
+def _id_list(ids: Iterable[int]) -> list[int]:
+    """Unique ids in the caller's order."""
+    return list(dict.fromkeys(int(i) for i in ids))
+
+
+def _delete_rows(conn: sqlite3.Connection, ids: list[int]) -> None:
+    conn.execute(f"DELETE FROM recordings WHERE id IN ({','.join('?' * len(ids))})", ids)
+
+
+def _describe_ids(ids: list[int], limit: int = 20) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
 class Catalogue:
+    """Find, verify and delete catalogued recordings (seed F24-F26, F29, F30).
+
+    ``store`` is a callable because the call storage path can change while the engine runs.
+    """
+
     def __init__(self, db: Database, signer: Signer, store: Callable[[], LocalStore]) -> None:
         self.db = db
         self.signer = signer
         self.store = store
+
+    # -- search -------------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> Page:
+        compiled = compile_query(query)
+        with self.db.read() as conn:
+            rows, cursor = run_page(conn, compiled)
+        return Page([recording_from_row(r) for r in rows], cursor)
+
+    def count(self, query: SearchQuery) -> int:
+        """How many recordings match, ignoring paging: apart from search because it must
+        visit every match, which a page never does."""
+        compiled = compile_query(query)
+        with self.db.read() as conn:
+            return run_count(conn, compiled)
+
+    # -- lookup -------------------------------------------------------------------------------
+    def _rows(self, conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
+        found: dict[int, sqlite3.Row] = {}
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT {COLUMNS} FROM recordings r WHERE r.id IN ({marks})", chunk
+            ):
+                found[row["id"]] = row
+        return found
+
+    def get(self, id: int) -> Recording:
+        with self.db.read() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM recordings r WHERE r.id = ?", (id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"Recording {id} does not exist.", "Search to find its id.")
+        return recording_from_row(row)
+
+    def get_many(self, ids: Iterable[int]) -> list[Recording]:
+        """The recordings in the order asked; NotFound names every id that does not exist."""
+        wanted = _id_list(ids)
+        with self.db.read() as conn:
+            rows = self._rows(conn, wanted)
+        missing = [i for i in wanted if i not in rows]
+        if missing:
+            raise NotFound(f"No recording with id {_describe_ids(missing)}.")
+        return [recording_from_row(rows[i]) for i in wanted]
+
+    def iter_oldest(
+        self, before_ts: float | None = None, batch: int = BATCH
+    ) -> Iterator[Recording]:
+        """Oldest call first, in short reads, so retention can walk a huge catalogue and delete
+        as it goes without holding a read transaction open."""
+        last: tuple[float, int] | None = None
+        while True:
+            clauses, params = [], []
+            if before_ts is not None:
+                clauses.append("r.start_ts < ?")
+                params.append(before_ts)
+            if last is not None:
+                clauses.append("(r.start_ts, r.id) > (?, ?)")
+                params.extend(last)
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            rows = self.db.query(
+                f"SELECT {COLUMNS} FROM recordings r {where} ORDER BY r.start_ts, r.id LIMIT ?",
+                [*params, batch],
+            )
+            yield from (recording_from_row(r) for r in rows)
+            if len(rows) < batch:
+                return
+            last = (rows[-1]["start_ts"], rows[-1]["id"])
+
+    # -- verify (F29) -------------------------------------------------------------------------
+    def verify(
+        self, ids: Iterable[int] | None = None, progress: Progress | None = None
+    ) -> list[VerifyResult]:
+        """Verify the given recordings, or every one when ``ids`` is None."""
+        return list(self.iter_verify(ids, progress))
+
+    def iter_verify(
+        self, ids: Iterable[int] | None = None, progress: Progress | None = None
+    ) -> Iterator[VerifyResult]:
+        """Results one by one, reading rows in batches: verify-all streams through millions."""
+        if ids is None:
+            total = int(self.db.query_one("SELECT count(*) FROM recordings")[0])  # type: ignore[index]
+            batches: Iterator[list[sqlite3.Row]] = self._all_rows()
+        else:
+            wanted = _id_list(ids)
+            with self.db.read() as conn:
+                found = self._rows(conn, wanted)
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise NotFound(f"No recording with id {_describe_ids(missing)}.")
+            total = len(wanted)
+            batches = iter([[found[i] for i in wanted]])
+        done = 0
+        root = self.store().root
+        for rows in batches:
+            for row in rows:
+                yield VerifyResult(row["id"], row["call_id"], self._verify_row(root, row))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+    def _all_rows(self) -> Iterator[list[sqlite3.Row]]:
+        last = 0
+        while True:
+            rows = self.db.query(
+                f"SELECT {COLUMNS} FROM recordings r WHERE r.id > ? ORDER BY r.id LIMIT ?",
+                (last, BATCH),
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def _verify_row(self, root: Path, row: sqlite3.Row) -> Verification:
+        """Hash first: a changed file is tampered whatever the signature says; a changed row
+        (hash or details) fails the signature, which covers both."""
+        if not row["local_present"]:
+            return Verification.CANNOT_VERIFY
+        try:
+            digest = sha256_file(root / row["path"])
+        except OSError:
+            return Verification.CANNOT_VERIFY
+        if digest != row["sha256"]:
+            return Verification.TAMPERED
+        details = recording_from_row(row).details.to_dict()
+        details["start"] = row["start"]  # as stored, which is what was signed
+        genuine = self.signer.verify(digest, details, row["signature"], row["key_id"])
+        if genuine is None:
+            return Verification.CANNOT_VERIFY
+        return Verification.VERIFIED if genuine else Verification.TAMPERED
+
+    # -- delete (F30) -------------------------------------------------------------------------
+    def delete(self, ids: Iterable[int]) -> list[int]:
+        """Remove the stored files, then the rows (members cascade, FTS by trigger).
+
+        Files go first: a crash in between leaves a row whose file is missing, which shows as
+        "cannot verify" and deletes cleanly on a second try, rather than an orphan file no
+        one can see. A file already gone is not an error.
+        """
+        wanted = _id_list(ids)
+        with self.db.read() as conn:
+            found = self._rows(conn, wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise Refused(
+                f"Cannot delete: no recording with id {_describe_ids(missing)}.",
+                "Nothing was deleted.",
+            )
+        self._refuse_remote_only([found[i] for i in wanted])
+        store = self.store()
+        deleted: list[int] = []
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            for rec_id in chunk:
+                try:
+                    store.remove(found[rec_id]["path"])
+                except OSError as exc:
+                    raise MMError(
+                        f"Could not remove the file of recording {rec_id} "
+                        f"({found[rec_id]['path']}): {exc}",
+                        f"Deleted {len(deleted)} recording(s) before this one.",
+                    ) from exc
+            self.db.write(functools.partial(_delete_rows, ids=chunk))
+            deleted.extend(chunk)
+        log.info("deleted %d recording(s)", len(deleted))
+        return deleted
+
+    def _refuse_remote_only(self, rows: list[sqlite3.Row]) -> None:
+        """Hook for F30: "recordings held only on a remote archive cannot be deleted".
+
+        Archiving does not exist yet, so no row has ``local_present = 0``. When it does, refuse
+        here (raise Refused naming the ids) for rows with ``local_present = 0``.
+        """

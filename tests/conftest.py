@@ -27,3 +27,81 @@ def engine(home: Path) -> Iterator[Engine]:
         yield eng
     finally:
         eng.close()
+
+
+# -- catalogued recordings, made exactly as ingest makes them ---------------------------------
+# (appended for the catalogue and `mm recordings` tests)
+
+import functools  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import re  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from mm_engine.catalogue import NewRecording, insert_recording, next_seq  # noqa: E402
+from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording  # noqa: E402
+
+CET = timezone(timedelta(hours=1))
+BASE_START = datetime(2026, 3, 2, 9, 0, tzinfo=CET)
+
+
+@functools.lru_cache(maxsize=64)
+def opus_bytes(freq: float = 440.0, seconds: float = 1.0) -> bytes:
+    """A real Ogg/Opus file: 8 kHz mono sine, as small as a recording gets."""
+    t = np.arange(int(8000 * seconds)) / 8000
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 8000,
+             format="OGG", subtype="OPUS")
+    return buf.getvalue()
+
+
+def _file_stem(call_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)
+    return safe if safe == call_id else "call_" + hashlib.sha1(call_id.encode()).hexdigest()[:12]
+
+
+AddRecording = Callable[..., Recording]
+
+
+@pytest.fixture
+def add_recording(engine: Engine) -> AddRecording:
+    """Store a real Opus file, sign ``details.to_dict()`` and catalogue it, as ingest does.
+
+    Keyword arguments are CallDetails fields (``start`` defaults to BASE_START) plus
+    ``duration_s``: the catalogued length, which may differ from the one-second audio so
+    length filters can be tested without long files.
+    """
+    count = 0
+
+    def add(duration_s: float = 1.0, **fields: Any) -> Recording:
+        nonlocal count
+        count += 1
+        fields.setdefault("call_id", f"C{count:04d}")
+        fields.setdefault("start", BASE_START)
+        if isinstance(fields.get("direction"), str):
+            fields["direction"] = Direction(fields["direction"])
+        if isinstance(fields.get("owner_kind"), str):
+            fields["owner_kind"] = OwnerKind(fields["owner_kind"])
+        details = CallDetails(**fields)
+        data = opus_bytes(200.0 + 10 * (count % 40))
+        with engine.db.read() as conn:
+            seq = next_seq(conn, details.call_id)
+        path = f"{details.start:%Y/%m/%d}/{_file_stem(details.call_id)}-{seq}.opus"
+        engine.store().put(path, io.BytesIO(data))
+        digest = hashlib.sha256(data).hexdigest()
+        new = NewRecording(
+            details=details, duration_s=duration_s, path=path, size=len(data), sha256=digest,
+            signature=engine.signer.sign(digest, details.to_dict()),
+            key_id=engine.signer.key_id, source_key=uuid.uuid4().hex,
+            source_name=f"{details.call_id}.wav",
+        )
+        rec_id = engine.db.write(lambda conn: insert_recording(conn, new, seq))
+        return engine.catalogue.get(rec_id)
+
+    return add

@@ -136,7 +136,23 @@ def _001_core(conn: sqlite3.Connection) -> None:
     )
 
 
-STEPS: list[Step] = [_001_core]
+def _002_search_indexes(conn: sqlite3.Connection) -> None:
+    """Covering indexes for the common search filters (date range, direction, length).
+
+    A search walks an index in sort order and stops after a page; when the filters' columns
+    are in the index it never touches the wide table rows it skips (bench/search_latency.py).
+    """
+    run_script(
+        conn,
+        """
+        CREATE INDEX recordings_start_cover ON recordings (start_ts, id, duration_s, direction);
+        CREATE INDEX recordings_direction_cover
+            ON recordings (direction, start_ts, id, duration_s);
+        """,
+    )
+
+
+STEPS: list[Step] = [_001_core, _002_search_indexes]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

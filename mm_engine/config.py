@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,7 +256,7 @@ class Config:
             insert_alarm(conn, changed)
 
         changed = Alarm.make(AlarmType.CONFIGURATION_CHANGED, details=f"{key} = {shown}",
-                             dedupe=f"{key}@{_now()}")
+                             dedupe=f"{key}@{time.time_ns()}")
         self.db.write(apply)
         self.alarms.notify(changed)
         if key == "call_storage_path":

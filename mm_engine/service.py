@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -67,7 +68,7 @@ class Service:
                 log.info("removed %d partial files left by an interrupted ingest", stale)
             engine.config.check_storage_location()
             engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="started", time=self._now(),
-                                 dedupe=f"start:{self._now()}")
+                                 dedupe=f"start:{time.time_ns()}")
             self.scheduler.add_job(self._safe(self.retention.apply_days_to_keep), "cron",
                                    hour=2, minute=30, id="retention", coalesce=True)
             self.scheduler.add_job(self._safe(self.retention.ensure_free_space), "interval",
@@ -99,7 +100,7 @@ class Service:
         self.watcher.stop()
         self.scheduler.shutdown(wait=True)
         self.engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="shutdown", time=self._now(),
-                                  dedupe=f"stop:{self._now()}")
+                                  dedupe=f"stop:{time.time_ns()}")
         self.lock.release()
         log.info("engine stopped")
 

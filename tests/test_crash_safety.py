@@ -45,14 +45,14 @@ def test_killing_the_service_mid_stream_many_times_loses_and_duplicates_nothing(
     feeder = threading.Thread(target=feed)
     feeder.start()
     log = tmp_path / "service.log"
-    kills = 0
+    counts_at_kill: list[int] = []
     proc = start_service(home, log=log)
     try:
-        while kills < KILLS:
+        while len(counts_at_kill) < KILLS:
             time.sleep(rng.uniform(0.3, 1.2))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            kills += 1
+            counts_at_kill.append(count(home))
             proc = start_service(home, log=log)
         feeder.join()
 
@@ -66,6 +66,8 @@ def test_killing_the_service_mid_stream_many_times_loses_and_duplicates_nothing(
             stop_service(proc)
         feeder.join()
 
+    # the kills really fell in the middle of the stream, not before or after it
+    assert any(0 < c < RECORDINGS for c in counts_at_kill), counts_at_kill
     with Engine(home) as engine:
         rows = engine.db.query("SELECT call_id, path, sha256 FROM recordings ORDER BY call_id")
         assert [r["call_id"] for r in rows] == [f"K-{n:03}" for n in range(RECORDINGS)]

@@ -95,17 +95,19 @@ def population(rng: random.Random) -> Population:
     ddis = [f"+3120555{n:04d}" for n in range(50)]
     codes = [f"AC{n:03d}" for n in range(40)]
     return Population(
-        agents, zipf_weights(len(agents), 0.8), ext_list, zipf_weights(len(ext_list), 1.0),
-        ddis, codes,
+        agents,
+        zipf_weights(len(agents), 0.8),
+        ext_list,
+        zipf_weights(len(ext_list), 1.0),
+        ddis,
+        codes,
     )
 
 
 def start_times(rng: random.Random, rows: int) -> list[datetime]:
     """About two years of office-hours calls, busier on weekdays, in time order."""
     first = FIRST_DAY
-    day_weights = [
-        0.12 if (first + timedelta(days=d)).weekday() >= 5 else 1.0 for d in range(DAYS)
-    ]
+    day_weights = [0.12 if (first + timedelta(days=d)).weekday() >= 5 else 1.0 for d in range(DAYS)]
     hour_weights = [0.01] * 7 + [0.4, 1.0, 1.2, 1.2, 1.0, 0.7, 1.0, 1.1, 1.1, 0.9, 0.5] + [0.05] * 6
     days = rng.choices(range(DAYS), day_weights, k=rows)
     hours = rng.choices(range(24), hour_weights, k=rows)
@@ -184,11 +186,28 @@ def generate(rows: int, seed: int = 1) -> Iterator[tuple[Row, list[tuple[str, st
         ingested = (start + timedelta(seconds=dur + rng.uniform(2, 40))).astimezone(UTC)
         path = f"{start:%Y/%m/%d}/{call_id}-1.opus"
         row = (
-            i + 1, call_id, 1, start.isoformat(), start.timestamp(), dur, direction,
-            ";".join(parties), ";".join(agents), owner, kind, target, skill,
-            int(rng.random() < 0.7), path, int(dur * BYTES_PER_SECOND) + 600,
-            rng.randbytes(32).hex(), fake_b64(rng, 64), key_id, rng.randbytes(32).hex(),
-            f"{call_id}.wav", ingested.isoformat(timespec="seconds"),
+            i + 1,
+            call_id,
+            1,
+            start.isoformat(),
+            start.timestamp(),
+            dur,
+            direction,
+            ";".join(parties),
+            ";".join(agents),
+            owner,
+            kind,
+            target,
+            skill,
+            int(rng.random() < 0.7),
+            path,
+            int(dur * BYTES_PER_SECOND) + 600,
+            rng.randbytes(32).hex(),
+            fake_b64(rng, 64),
+            key_id,
+            rng.randbytes(32).hex(),
+            f"{call_id}.wav",
+            ingested.isoformat(timespec="seconds"),
         )
         members = [("party", p) for p in parties] + [("agent", g) for g in agents]
         yield row, members

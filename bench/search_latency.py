@@ -91,8 +91,12 @@ def shapes(cat: Catalogue, p: dict[str, Any]) -> list[Shape]:
     month = (day - timedelta(days=30), day + timedelta(days=1))
     agent, rare = p["common_agent"], p["rare_number"]
     combined = SearchQuery(
-        terms=[agent], direction="inbound", length=parse_length(">=60"),
-        start_from=month[0], start_to=month[1], sort="duration_s",
+        terms=[agent],
+        direction="inbound",
+        length=parse_length(">=60"),
+        start_from=month[0],
+        start_to=month[1],
+        sort="duration_s",
     )
     first_page = cat.search(SearchQuery(terms=[agent]))
     second = SearchQuery(terms=[agent], cursor=first_page.next_cursor)
@@ -105,31 +109,60 @@ def shapes(cat: Catalogue, p: dict[str, Any]) -> list[Shape]:
         Shape("term_common", f"one term: common agent '{agent}'", search(SearchQuery([agent]))),
         Shape("term_rare", f"one term: rare number '{rare}'", search(SearchQuery([rare]))),
         Shape(
-            "three_terms", "three ','-separated terms (agent, number, skill)",
+            "three_terms",
+            "three ','-separated terms (agent, number, skill)",
             search(SearchQuery([f"{agent}, {rare}, Support"])),
         ),
-        Shape("one_day", f"calls of one day ({day:%Y-%m-%d})",
-              search(SearchQuery(start_from=day, start_to=day + timedelta(days=1)))),
+        Shape(
+            "one_day",
+            f"calls of one day ({day:%Y-%m-%d})",
+            search(SearchQuery(start_from=day, start_to=day + timedelta(days=1))),
+        ),
         Shape("length", "length >=600", search(SearchQuery(length=parse_length(">=600")))),
-        Shape("direction_range", "inbound, 31 days",
-              search(SearchQuery(direction="inbound", start_from=month[0], start_to=month[1]))),
-        Shape("party", f"party = '{p['frequent_number']}' (exact)",
-              search(SearchQuery(parties=[p["frequent_number"]]))),
-        Shape("call_id", f"call ID = '{p['call_id']}' (exact)",
-              search(SearchQuery(call_id=p["call_id"]))),
-        Shape("combined", "agent term + inbound + length >=60 + 31 days, by duration",
-              search(combined)),
+        Shape(
+            "direction_range",
+            "inbound, 31 days",
+            search(SearchQuery(direction="inbound", start_from=month[0], start_to=month[1])),
+        ),
+        Shape(
+            "party",
+            f"party = '{p['frequent_number']}' (exact)",
+            search(SearchQuery(parties=[p["frequent_number"]])),
+        ),
+        Shape(
+            "call_id",
+            f"call ID = '{p['call_id']}' (exact)",
+            search(SearchQuery(call_id=p["call_id"])),
+        ),
+        Shape(
+            "combined",
+            "agent term + inbound + length >=60 + 31 days, by duration",
+            search(combined),
+        ),
         Shape("second_page", "second page of the common-agent term (cursor)", search(second)),
         # reported, not judged
         Shape("count_all", "count(): no filter", lambda: cat.count(SearchQuery()), False),
-        Shape("count_term", "count(): common agent", lambda: cat.count(SearchQuery([agent])),
-              False),
-        Shape("sort_parties", "no filter, sorted by parties (no index)",
-              search(SearchQuery(sort="parties")), False),
-        Shape("short_prefix", "one term: '+31' (prefix of a third of all numbers)",
-              search(SearchQuery(["+31"])), False),
-        Shape("deep_page", "page 2 of 'combined'", search(replace(
-            combined, cursor=cat.search(combined).next_cursor)), False),
+        Shape(
+            "count_term", "count(): common agent", lambda: cat.count(SearchQuery([agent])), False
+        ),
+        Shape(
+            "sort_parties",
+            "no filter, sorted by parties (no index)",
+            search(SearchQuery(sort="parties")),
+            False,
+        ),
+        Shape(
+            "short_prefix",
+            "one term: '+31' (prefix of a third of all numbers)",
+            search(SearchQuery(["+31"])),
+            False,
+        ),
+        Shape(
+            "deep_page",
+            "page 2 of 'combined'",
+            search(replace(combined, cursor=cat.search(combined).next_cursor)),
+            False,
+        ),
     ]
 
 
@@ -192,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         "catalogue": str(path),
         "build_s": round(built, 1) if built is not None else None,
         "sqlite": sqlite3.sqlite_version,
-        "parameters": {k: (v.isoformat() if isinstance(v, datetime) else v)
-                       for k, v in params.items()},
+        "parameters": {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in params.items()
+        },
         "shapes": results,
         "summary": summary,
     }

@@ -38,28 +38,44 @@ class AlarmType(StrEnum):
 # (type, variant) -> (severity, template). Templates are the seed's texts, with named fields.
 TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.DISK_SPACE_ERROR, "calculate"): (
-        Severity.MAJOR, "Failed to calculate disk space of {path}: {error}"),
+        Severity.MAJOR,
+        "Failed to calculate disk space of {path}: {error}",
+    ),
     (AlarmType.DISK_SPACE_ERROR, "low"): (
         Severity.MAJOR,
         "Not enough space on the local disk available for Media Manager. "
-        "Will attempt to free {gb} GB."),
+        "Will attempt to free {gb} GB.",
+    ),
     (AlarmType.DISK_SPACE_ERROR, "rename"): (
-        Severity.MAJOR, "Failed to rename file {file1} to {file2}."),
+        Severity.MAJOR,
+        "Failed to rename file {file1} to {file2}.",
+    ),
     (AlarmType.FILE_PARSE_ERROR, ""): (
-        Severity.MINOR, "Failed to parse file {file}. due to unsupported file format. {reason}"),
+        Severity.MINOR,
+        "Failed to parse file {file}. due to unsupported file format. {reason}",
+    ),
     (AlarmType.FILE_ENCODE_ERROR, ""): (
-        Severity.MINOR, "Failed to encode file {file} from codec {codec} to {target}. {reason}"),
+        Severity.MINOR,
+        "Failed to encode file {file} from codec {codec} to {target}. {reason}",
+    ),
     (AlarmType.CONFIGURATION_ERROR, ""): (
         Severity.WARNING,
-        "System configuration for attribute {attribute} is invalid. {reason}"),
+        "System configuration for attribute {attribute} is invalid. {reason}",
+    ),
     (AlarmType.SYSTEM_RESTART, ""): (Severity.INFO, "Service {event} on {time}"),
     (AlarmType.FILE_ERROR, "delete"): (Severity.MINOR, "Failed to delete file(s). {reason}"),
     (AlarmType.FILE_ERROR, "copy"): (
-        Severity.MINOR, "Failed to copy file {file1} to {file2}. {reason}"),
+        Severity.MINOR,
+        "Failed to copy file {file1} to {file2}. {reason}",
+    ),
     (AlarmType.INTERNAL_SERVICE_ERROR, ""): (
-        Severity.MAJOR, "Failed to {action} internal service {service}. {reason}"),
+        Severity.MAJOR,
+        "Failed to {action} internal service {service}. {reason}",
+    ),
     (AlarmType.CONFIGURATION_CHANGED, ""): (
-        Severity.INFO, "Media Manager application configuration is changed. {details}"),
+        Severity.INFO,
+        "Media Manager application configuration is changed. {details}",
+    ),
 }
 
 
@@ -105,8 +121,15 @@ def insert_alarm(conn: sqlite3.Connection, alarm: Alarm) -> int:
     cur = conn.execute(
         "INSERT INTO alarms (type, severity, message, params, dedupe_key, raised_at, last_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (alarm.type.value, alarm.severity.value, alarm.message,
-         json.dumps(alarm.params, default=str), alarm.dedupe_key, now, now),
+        (
+            alarm.type.value,
+            alarm.severity.value,
+            alarm.message,
+            json.dumps(alarm.params, default=str),
+            alarm.dedupe_key,
+            now,
+            now,
+        ),
     )
     return int(cur.lastrowid or 0)
 

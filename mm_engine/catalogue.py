@@ -77,11 +77,27 @@ def insert_recording(conn: sqlite3.Connection, rec: NewRecording, seq: int) -> i
                signature, key_id, source_key, source_name, ingested_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            d.call_id, seq, d.start.isoformat(), d.start.timestamp(), rec.duration_s,
-            d.direction.value, ";".join(d.parties), ";".join(d.agents), d.owner,
-            d.owner_kind.value if d.owner_kind else None, d.target, d.skill,
-            int(d.authenticated), rec.path, rec.size, rec.sha256, rec.signature, rec.key_id,
-            rec.source_key, rec.source_name, datetime.now(UTC).isoformat(timespec="seconds"),
+            d.call_id,
+            seq,
+            d.start.isoformat(),
+            d.start.timestamp(),
+            rec.duration_s,
+            d.direction.value,
+            ";".join(d.parties),
+            ";".join(d.agents),
+            d.owner,
+            d.owner_kind.value if d.owner_kind else None,
+            d.target,
+            d.skill,
+            int(d.authenticated),
+            rec.path,
+            rec.size,
+            rec.sha256,
+            rec.signature,
+            rec.key_id,
+            rec.source_key,
+            rec.source_name,
+            datetime.now(UTC).isoformat(timespec="seconds"),
         ),
     )
     rec_id = int(cur.lastrowid or 0)
@@ -112,9 +128,17 @@ def recording_from_row(row: sqlite3.Row) -> Recording:
         authenticated=bool(row["authenticated"]),
     )
     return Recording(
-        id=row["id"], details=details, seq=row["seq"], duration_s=row["duration_s"],
-        path=row["path"], size=row["size"], sha256=row["sha256"], signature=row["signature"],
-        key_id=row["key_id"], ingested_at=row["ingested_at"], source_name=row["source_name"],
+        id=row["id"],
+        details=details,
+        seq=row["seq"],
+        duration_s=row["duration_s"],
+        path=row["path"],
+        size=row["size"],
+        sha256=row["sha256"],
+        signature=row["signature"],
+        key_id=row["key_id"],
+        ingested_at=row["ingested_at"],
+        source_name=row["source_name"],
     )
 
 

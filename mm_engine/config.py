@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mm_engine.alarms import Alarm, AlarmType, Alarms, insert_alarm
+from mm_engine.alarms import Alarm, Alarms, AlarmType, insert_alarm
 from mm_engine.db import Database
 from mm_engine.errors import InvalidSetting
 from mm_engine.paths import DataDir
@@ -132,20 +132,45 @@ SETTINGS: dict[str, Setting] = {
     s.key: s
     for s in [
         Setting("profile", "Unique name of this configuration", _text, _const("")),
-        Setting("log_level", "Log level: info, debug or error", _choice("info", "debug", "error"),
-                _const("info")),
-        Setting("handover_folder", "Where the voicemail server drops finished recordings", _path,
-                lambda d: str(d.default_handover)),
-        Setting("retention_days", "Days to keep calls (0 = never delete)", _int_range(0),
-                _const("180")),
-        Setting("audit_retention_days", "Days to keep the audit trail (1..365)",
-                _int_range(1, 365), _const("180")),
-        Setting("active_connector", "The connector used for archiving (empty = none)",
-                _connector_name, _const("")),
-        Setting("call_storage_path", "Where recordings are stored (an additional disk)", _path,
-                lambda d: str(d.default_call_storage)),
-        Setting("call_storage_type", "local, or hosted storage: gcs, azure, s3", _storage_type,
-                _const("local")),
+        Setting(
+            "log_level",
+            "Log level: info, debug or error",
+            _choice("info", "debug", "error"),
+            _const("info"),
+        ),
+        Setting(
+            "handover_folder",
+            "Where the voicemail server drops finished recordings",
+            _path,
+            lambda d: str(d.default_handover),
+        ),
+        Setting(
+            "retention_days", "Days to keep calls (0 = never delete)", _int_range(0), _const("180")
+        ),
+        Setting(
+            "audit_retention_days",
+            "Days to keep the audit trail (1..365)",
+            _int_range(1, 365),
+            _const("180"),
+        ),
+        Setting(
+            "active_connector",
+            "The connector used for archiving (empty = none)",
+            _connector_name,
+            _const(""),
+        ),
+        Setting(
+            "call_storage_path",
+            "Where recordings are stored (an additional disk)",
+            _path,
+            lambda d: str(d.default_call_storage),
+        ),
+        Setting(
+            "call_storage_type",
+            "local, or hosted storage: gcs, azure, s3",
+            _storage_type,
+            _const("local"),
+        ),
         Setting("send_email", "Send alarms and events by e-mail (yes/no)", _bool, _const("no")),
         Setting("smtp_server", "SMTP server host name", _text, _const("")),
         Setting("smtp_port", "SMTP server port", _int_range(1, 65535), _const("25")),
@@ -154,15 +179,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("smtp_password", "SMTP password", lambda v: v, _const(""), secret=True),
         Setting("smtp_from", "Sender address of alarm e-mails", _email_or_empty, _const("")),
         Setting("smtp_to", "Recipients, separated by ';'", _email_list, _const("")),
-        Setting("ingest_settle_seconds",
-                "A handover file is taken once size and time are unchanged this long",
-                _float_min(0.0), _const("2")),
-        Setting("ingest_rescan_seconds",
-                "Full rescan of the handover folder (file events can be lost)",
-                _float_min(0.5), _const("30")),
-        Setting("disk_min_free_gb",
-                "Prune the oldest recordings before free space on the call storage falls below",
-                _float_min(0.0), _const("2")),
+        Setting(
+            "ingest_settle_seconds",
+            "A handover file is taken once size and time are unchanged this long",
+            _float_min(0.0),
+            _const("2"),
+        ),
+        Setting(
+            "ingest_rescan_seconds",
+            "Full rescan of the handover folder (file events can be lost)",
+            _float_min(0.5),
+            _const("30"),
+        ),
+        Setting(
+            "disk_min_free_gb",
+            "Prune the oldest recordings before free space on the call storage falls below",
+            _float_min(0.0),
+            _const("2"),
+        ),
     ]
 }
 
@@ -233,8 +267,9 @@ class Config:
     def _set(self, key: str, text: str, *, guarded: bool) -> Any:
         setting = SETTINGS.get(key)
         if setting is None:
-            raise InvalidSetting(key, "there is no such setting",
-                                 f"Known settings: {', '.join(SETTINGS)}.")
+            raise InvalidSetting(
+                key, "there is no such setting", f"Known settings: {', '.join(SETTINGS)}."
+            )
         try:
             value = setting.parse(text)
         except ValueError as exc:
@@ -255,8 +290,11 @@ class Config:
             )
             insert_alarm(conn, changed)
 
-        changed = Alarm.make(AlarmType.CONFIGURATION_CHANGED, details=f"{key} = {shown}",
-                             dedupe=f"{key}@{time.time_ns()}")
+        changed = Alarm.make(
+            AlarmType.CONFIGURATION_CHANGED,
+            details=f"{key} = {shown}",
+            dedupe=f"{key}@{time.time_ns()}",
+        )
         self.db.write(apply)
         self.alarms.notify(changed)
         if key == "call_storage_path":

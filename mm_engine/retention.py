@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mm_engine.alarms import AlarmType, Alarms
+from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
 from mm_engine.storage import LocalStore
@@ -76,8 +76,7 @@ class Retention:
         try:
             free = store.free_space()
         except OSError as exc:
-            self.alarms.raise_(AlarmType.DISK_SPACE_ERROR, "calculate", path=store.root,
-                               error=exc)
+            self.alarms.raise_(AlarmType.DISK_SPACE_ERROR, "calculate", path=store.root, error=exc)
             return PruneReport(0, 0)
         if free is None or free >= floor:
             return PruneReport(0, 0)
@@ -100,8 +99,9 @@ class Retention:
                 if total >= need:
                     break
             last = (rows[-1]["start_ts"], rows[-1]["id"])
-        self.alarms.raise_(AlarmType.DISK_SPACE_ERROR, "low", gb=f"{total / GB:.2f}",
-                           dedupe=f"low:{store.root}")
+        self.alarms.raise_(
+            AlarmType.DISK_SPACE_ERROR, "low", gb=f"{total / GB:.2f}", dedupe=f"low:{store.root}"
+        )
         if not chosen:
             log.warning("call storage below its free-space floor, nothing left to prune")
             return PruneReport(0, 0)

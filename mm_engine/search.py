@@ -312,8 +312,7 @@ def compile_query(q: SearchQuery) -> Compiled:
             direction = Direction(str(q.direction).strip().lower())
         except ValueError:
             raise InvalidInput(
-                f"Direction {q.direction!r} is not one of "
-                f"{', '.join(d.value for d in Direction)}."
+                f"Direction {q.direction!r} is not one of {', '.join(d.value for d in Direction)}."
             ) from None
         where.append("r.direction = ?")
         params.append(direction.value)
@@ -358,9 +357,7 @@ def encode_cursor(c: Compiled, row: sqlite3.Row) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(
-    cursor: str, sort: str, descending: bool, fingerprint: str
-) -> tuple[Any, ...]:
+def decode_cursor(cursor: str, sort: str, descending: bool, fingerprint: str) -> tuple[Any, ...]:
     bad = InvalidInput(
         "The cursor is not valid.", "Pass the cursor exactly as the previous page gave it."
     )
@@ -424,9 +421,7 @@ def _where(clauses: list[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-def _choose_driver(
-    conn: sqlite3.Connection, sources: list[Source]
-) -> tuple[Source | None, bool]:
+def _choose_driver(conn: sqlite3.Connection, sources: list[Source]) -> tuple[Source | None, bool]:
     """(the smallest source if it is small enough to drive from, whether one is empty)."""
     best: tuple[int, Source] | None = None
     for source in sources:

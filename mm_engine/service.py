@@ -51,8 +51,13 @@ class Service:
 
     def _ingest_failed(self, path: Path, exc: BaseException, give_up: bool) -> None:
         alarms = self.engine.alarms
-        alarms.raise_(AlarmType.INTERNAL_SERVICE_ERROR, action="run", service="ingest",
-                      reason=f"{path.name}: {exc}", dedupe=f"ingest:{path.name}")
+        alarms.raise_(
+            AlarmType.INTERNAL_SERVICE_ERROR,
+            action="run",
+            service="ingest",
+            reason=f"{path.name}: {exc}",
+            dedupe=f"ingest:{path.name}",
+        )
         if give_up and path.exists():
             quarantine([path], self.engine.data_dir.quarantine, f"ingest failed: {exc}")
 
@@ -67,17 +72,35 @@ class Service:
             if stale:
                 log.info("removed %d partial files left by an interrupted ingest", stale)
             engine.config.check_storage_location()
-            engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="started", time=self._now(),
-                                 dedupe=f"start:{time.time_ns()}")
-            self.scheduler.add_job(self._safe(self.retention.apply_days_to_keep), "cron",
-                                   hour=2, minute=30, id="retention", coalesce=True)
-            self.scheduler.add_job(self._safe(self.retention.ensure_free_space), "interval",
-                                   seconds=SPACE_CHECK_SECONDS, id="disk-space", coalesce=True)
+            engine.alarms.raise_(
+                AlarmType.SYSTEM_RESTART,
+                event="started",
+                time=self._now(),
+                dedupe=f"start:{time.time_ns()}",
+            )
+            self.scheduler.add_job(
+                self._safe(self.retention.apply_days_to_keep),
+                "cron",
+                hour=2,
+                minute=30,
+                id="retention",
+                coalesce=True,
+            )
+            self.scheduler.add_job(
+                self._safe(self.retention.ensure_free_space),
+                "interval",
+                seconds=SPACE_CHECK_SECONDS,
+                id="disk-space",
+                coalesce=True,
+            )
             self.scheduler.start()
             self.watcher.start()
             self._started = True
-            log.info("engine started on %s, watching %s", engine.data_dir.root,
-                     engine.config.path("handover_folder"))
+            log.info(
+                "engine started on %s, watching %s",
+                engine.data_dir.root,
+                engine.config.path("handover_folder"),
+            )
         except BaseException:
             self.lock.release()
             raise
@@ -88,8 +111,12 @@ class Service:
                 job()  # type: ignore[operator]
             except Exception as exc:
                 log.exception("scheduled job failed")
-                self.engine.alarms.raise_(AlarmType.INTERNAL_SERVICE_ERROR, action="run",
-                                          service=getattr(job, "__name__", "job"), reason=exc)
+                self.engine.alarms.raise_(
+                    AlarmType.INTERNAL_SERVICE_ERROR,
+                    action="run",
+                    service=getattr(job, "__name__", "job"),
+                    reason=exc,
+                )
 
         return run
 
@@ -99,8 +126,12 @@ class Service:
         self._started = False
         self.watcher.stop()
         self.scheduler.shutdown(wait=True)
-        self.engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="shutdown", time=self._now(),
-                                  dedupe=f"stop:{time.time_ns()}")
+        self.engine.alarms.raise_(
+            AlarmType.SYSTEM_RESTART,
+            event="shutdown",
+            time=self._now(),
+            dedupe=f"stop:{time.time_ns()}",
+        )
         self.lock.release()
         log.info("engine stopped")
 

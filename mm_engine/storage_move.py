@@ -134,8 +134,13 @@ class StorageMove:
                 src.remove(r["path"])
                 removed += 1
         self._update(job, status="done", result=json.dumps({"copied": copied}))
-        return {"moved": total, "from": str(source), "to": str(target), "status": "done",
-                "removed_from_old": removed}
+        return {
+            "moved": total,
+            "from": str(source),
+            "to": str(target),
+            "status": "done",
+            "removed_from_old": removed,
+        }
 
     @staticmethod
     def _copy_one(src: LocalStore, dst: LocalStore, rel: str, sha256: str, size: int) -> None:

@@ -102,7 +102,7 @@ def search(
         typer.Argument(
             metavar="[TERMS]",
             help="Search box: one or more ','-separated values, each matched as a prefix "
-            "against parties, agents, initiator, target, skill and call ID (ANY of them)."
+            "against parties, agents, initiator, target, skill and call ID (ANY of them).",
         ),
     ] = None,
     start_from: Annotated[
@@ -248,8 +248,10 @@ def verify(
         if json_out:
             _stream_json_array(note(results))
         elif ids:
-            print_table(list(note(results)), [("id", "ID"), ("call_id", "CALL ID"),
-                                              ("verification", "VERIFICATION")])
+            print_table(
+                list(note(results)),
+                [("id", "ID"), ("call_id", "CALL ID"), ("verification", "VERIFICATION")],
+            )
         else:
             for item in note(results):
                 sys.stdout.write(f"{item['id']}\t{item['call_id']}\t{item['verification']}\n")
@@ -297,6 +299,4 @@ def delete(
             ):
                 raise Refused("Nothing deleted.")
         deleted = engine.catalogue.delete(ids)
-    sys.stdout.write(
-        f"Deleted {len(deleted)} recording(s): {', '.join(str(i) for i in deleted)}\n"
-    )
+    sys.stdout.write(f"Deleted {len(deleted)} recording(s): {', '.join(str(i) for i in deleted)}\n")

@@ -1,4 +1,4 @@
-"""How the CLI prints: data to stdout (JSON for scripts, tables for people), diagnostics to stderr."""
+"""How the CLI prints: data to stdout (JSON or tables), diagnostics to stderr."""
 
 from __future__ import annotations
 
@@ -32,9 +32,7 @@ def _cell(value: Any) -> str:
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     """A plain aligned table; ``columns`` is (key, heading)."""
     cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [
-        max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)
-    ]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)]
     out = sys.stdout
     out.write("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip())
     out.write("\n")

@@ -19,8 +19,9 @@ def configure_logging(level: str) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s"
     if sys.stderr.isatty() or not os.environ.get("INVOCATION_ID"):
         fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=LEVELS.get(level, logging.INFO), format=fmt, stream=sys.stderr,
-                        force=True)
+    logging.basicConfig(
+        level=LEVELS.get(level, logging.INFO), format=fmt, stream=sys.stderr, force=True
+    )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
 

@@ -20,8 +20,9 @@ def tone(seconds: float, rate: int, channels: int = 1, freq: float = 220.0) -> n
     return mono if channels == 1 else np.stack([mono] * channels, axis=1)
 
 
-def write_wav(path: Path, seconds: float = 2.0, rate: int = 8000, channels: int = 1,
-              codec: str = "pcm16") -> Path:
+def write_wav(
+    path: Path, seconds: float = 2.0, rate: int = 8000, channels: int = 1, codec: str = "pcm16"
+) -> Path:
     sf.write(str(path), tone(seconds, rate, channels), rate, subtype=SUBTYPES[codec])
     return path
 

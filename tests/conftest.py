@@ -56,8 +56,13 @@ def opus_bytes(freq: float = 440.0, seconds: float = 1.0) -> bytes:
     """A real Ogg/Opus file: 8 kHz mono sine, as small as a recording gets."""
     t = np.arange(int(8000 * seconds)) / 8000
     buf = io.BytesIO()
-    sf.write(buf, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 8000,
-             format="OGG", subtype="OPUS")
+    sf.write(
+        buf,
+        (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32),
+        8000,
+        format="OGG",
+        subtype="OPUS",
+    )
     return buf.getvalue()
 
 
@@ -96,9 +101,14 @@ def add_recording(engine: Engine) -> AddRecording:
         engine.store().put(path, io.BytesIO(data))
         digest = hashlib.sha256(data).hexdigest()
         new = NewRecording(
-            details=details, duration_s=duration_s, path=path, size=len(data), sha256=digest,
+            details=details,
+            duration_s=duration_s,
+            path=path,
+            size=len(data),
+            sha256=digest,
             signature=engine.signer.sign(digest, details.to_dict()),
-            key_id=engine.signer.key_id, source_key=uuid.uuid4().hex,
+            key_id=engine.signer.key_id,
+            source_key=uuid.uuid4().hex,
             source_name=f"{details.call_id}.wav",
         )
         rec_id = engine.db.write(lambda conn: insert_recording(conn, new, seq))

@@ -35,5 +35,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, every: float 
 
 def mm(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MM_HOME": str(home)}
-    return subprocess.run([MM, *args], env=env, capture_output=True, text=True, input=stdin,
-                          timeout=120)
+    return subprocess.run(
+        [MM, *args], env=env, capture_output=True, text=True, input=stdin, timeout=120
+    )

@@ -49,16 +49,34 @@ def found(engine: Engine, **kwargs: object) -> set[int]:
 @pytest.fixture
 def people(add_recording: AddRecording) -> dict[str, Recording]:
     return {
-        "alice": add_recording(call_id="CX-100", agents=["Alice Jones"],
-                               parties=["201", "+31205550001"], owner="201", owner_kind="user",
-                               target="+31205550001", direction="outbound"),
-        "bob": add_recording(call_id="CX-200", agents=["Bob Smit"],
-                             parties=["+442071234567", "202"], owner="Sales",
-                             owner_kind="hunt_group", target="+31205559999",
-                             skill="Support-EN", direction="inbound"),
-        "andrew": add_recording(call_id="77-31", agents=["Andrew Müller"], parties=["203", "a:b"],
-                                owner="AC042", owner_kind="account_code", target="-x",
-                                direction="internal"),
+        "alice": add_recording(
+            call_id="CX-100",
+            agents=["Alice Jones"],
+            parties=["201", "+31205550001"],
+            owner="201",
+            owner_kind="user",
+            target="+31205550001",
+            direction="outbound",
+        ),
+        "bob": add_recording(
+            call_id="CX-200",
+            agents=["Bob Smit"],
+            parties=["+442071234567", "202"],
+            owner="Sales",
+            owner_kind="hunt_group",
+            target="+31205559999",
+            skill="Support-EN",
+            direction="inbound",
+        ),
+        "andrew": add_recording(
+            call_id="77-31",
+            agents=["Andrew Müller"],
+            parties=["203", "a:b"],
+            owner="AC042",
+            owner_kind="account_code",
+            target="-x",
+            direction="internal",
+        ),
     }
 
 
@@ -86,9 +104,40 @@ def test_several_values_match_any_of_them(engine: Engine, people: dict[str, Reco
 
 @pytest.mark.parametrize(
     "text",
-    ['"', '""', "*", "**", "AND", "OR", "NOT", "NEAR(a b)", "-x", "a:b", "call_id:CX", "(",
-     ")", "^a", 'a"b', "'", ";", "\\", "\x00", "a\x00b", "{agents}: x", "+", "a OR b", "ü",
-     "Müller", "中文", "🙂", "a" * 200, "x" * 201, "' OR 1=1 --", "%", "_"],
+    [
+        '"',
+        '""',
+        "*",
+        "**",
+        "AND",
+        "OR",
+        "NOT",
+        "NEAR(a b)",
+        "-x",
+        "a:b",
+        "call_id:CX",
+        "(",
+        ")",
+        "^a",
+        'a"b',
+        "'",
+        ";",
+        "\\",
+        "\x00",
+        "a\x00b",
+        "{agents}: x",
+        "+",
+        "a OR b",
+        "ü",
+        "Müller",
+        "中文",
+        "🙂",
+        "a" * 200,
+        "x" * 201,
+        "' OR 1=1 --",
+        "%",
+        "_",
+    ],
 )
 def test_hostile_search_text_gives_results_or_a_clear_error(
     engine: Engine, people: dict[str, Recording], text: str
@@ -161,15 +210,21 @@ def test_length_compares_whole_seconds_as_shown(
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("<=30", LengthFilter("<=", 30)), (">= 600", LengthFilter(">=", 600)),
-     ("45", LengthFilter("=", 45)), (" =0 ", LengthFilter("=", 0)), ("<1", LengthFilter("<", 1))],
+    [
+        ("<=30", LengthFilter("<=", 30)),
+        (">= 600", LengthFilter(">=", 600)),
+        ("45", LengthFilter("=", 45)),
+        (" =0 ", LengthFilter("=", 0)),
+        ("<1", LengthFilter("<", 1)),
+    ],
 )
 def test_parse_length_accepts_the_seed_operators(text: str, expected: LengthFilter) -> None:
     assert parse_length(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "<=", "abc", "=>30", "<30s", "-5", "1.5", "<<3", "!=3",
-                                  "= 3 0", "12345678"])
+@pytest.mark.parametrize(
+    "text", ["", "<=", "abc", "=>30", "<30s", "-5", "1.5", "<<3", "!=3", "= 3 0", "12345678"]
+)
 def test_parse_length_rejects_anything_else_clearly(text: str) -> None:
     with pytest.raises(InvalidInput) as info:
         parse_length(text)
@@ -216,8 +271,9 @@ def test_target_skill_and_call_id_filters_are_exact_and_ignore_case(
 
 def test_filters_combine(engine: Engine, people: dict[str, Recording]) -> None:
     bob = people["bob"].id
-    assert found(engine, terms=["+4420", "alice"], direction="inbound",
-                 length=parse_length("<=1")) == {bob}
+    assert found(
+        engine, terms=["+4420", "alice"], direction="inbound", length=parse_length("<=1")
+    ) == {bob}
     assert found(engine, terms=["alice"], direction="inbound") == set()
 
 
@@ -242,25 +298,27 @@ def crowd(add_recording: AddRecording) -> list[Recording]:
     rng = random.Random(7)
     recs = []
     for _ in range(40):
-        agents = rng.sample(["Alice Jones", "bob smit", "Carla Bos", "Daan Vos"],
-                            rng.randint(1, 2))
-        recs.append(add_recording(
-            call_id=f"{rng.choice(['CX', 'cx', 'DY'])}-{rng.randint(1, 6)}",
-            start=BASE_START + timedelta(minutes=rng.choice([0, 0, 0, 5, 10, 15])),
-            duration_s=rng.choice([5.0, 5.0, 30.2, 600.0, 3600.0]),
-            direction=rng.choice(["inbound", "outbound", "internal"]),
-            parties=rng.sample(["201", "202", "+31205550001", "+4420712"], rng.randint(1, 3)),
-            agents=agents,
-            owner=rng.choice(["Sales", "sales", "201", "AC042", ""]),
-            target=rng.choice(["+31205550001", "202", ""]),
-            skill=rng.choice(["Support-EN", "support-en", "Billing", ""]),
-        ))
+        agents = rng.sample(["Alice Jones", "bob smit", "Carla Bos", "Daan Vos"], rng.randint(1, 2))
+        recs.append(
+            add_recording(
+                call_id=f"{rng.choice(['CX', 'cx', 'DY'])}-{rng.randint(1, 6)}",
+                start=BASE_START + timedelta(minutes=rng.choice([0, 0, 0, 5, 10, 15])),
+                duration_s=rng.choice([5.0, 5.0, 30.2, 600.0, 3600.0]),
+                direction=rng.choice(["inbound", "outbound", "internal"]),
+                parties=rng.sample(["201", "202", "+31205550001", "+4420712"], rng.randint(1, 3)),
+                agents=agents,
+                owner=rng.choice(["Sales", "sales", "201", "AC042", ""]),
+                target=rng.choice(["+31205550001", "202", ""]),
+                skill=rng.choice(["Support-EN", "support-en", "Billing", ""]),
+            )
+        )
     return recs
 
 
 def expected_order(recs: list[Recording], sort: str, descending: bool) -> list[int]:
-    return [r.id for r in sorted(recs, key=lambda r: (*SORT_VALUE[sort](r), r.id),
-                                 reverse=descending)]
+    return [
+        r.id for r in sorted(recs, key=lambda r: (*SORT_VALUE[sort](r), r.id), reverse=descending)
+    ]
 
 
 @pytest.mark.parametrize("descending", [True, False])
@@ -272,7 +330,9 @@ def test_every_sort_column_pages_through_all_rows_in_order_without_gaps(
         for limit in (1, 3, 7, 1000):
             query = SearchQuery(sort=sort, descending=descending, limit=limit)
             assert everything(engine, query) == expected_order(crowd, sort, descending), (
-                sort, limit)
+                sort,
+                limit,
+            )
 
 
 def test_default_order_is_newest_call_first(engine: Engine, crowd: list[Recording]) -> None:
@@ -290,8 +350,7 @@ TOKEN = re.compile(r"[\w\-+.@#*]+")
 def text_matches(term: str, rec: Recording) -> bool:
     words = TOKEN.findall(term.lower())
     d = rec.details
-    for column in (d.call_id, ";".join(d.parties), ";".join(d.agents), d.owner, d.target,
-                   d.skill):
+    for column in (d.call_id, ";".join(d.parties), ";".join(d.agents), d.owner, d.target, d.skill):
         tokens = TOKEN.findall(column.lower())
         for i in range(len(tokens) - len(words) + 1):
             window = tokens[i : i + len(words)]
@@ -340,8 +399,9 @@ QUERIES = [
     SearchQuery(parties=["201"], agents=["alice jones"], sort="agents"),
     SearchQuery(parties=["202", "+31205550001"], descending=False),
     SearchQuery(terms=["201"], agents=["Carla Bos"], sort="start"),
-    SearchQuery(terms=["support", "billing"], start_from=BASE_START + timedelta(minutes=5),
-                sort="skill"),
+    SearchQuery(
+        terms=["support", "billing"], start_from=BASE_START + timedelta(minutes=5), sort="skill"
+    ),
     SearchQuery(terms=["zzz"]),
     SearchQuery(parties=["nobody"]),
 ]
@@ -365,8 +425,11 @@ def test_a_cursor_only_continues_the_search_it_came_from(
 ) -> None:
     page = engine.catalogue.search(SearchQuery(terms=["alice"], limit=2))
     assert page.next_cursor
-    for other in (SearchQuery(terms=["bob"]), SearchQuery(terms=["alice"], descending=False),
-                  SearchQuery(terms=["alice"], sort="duration_s")):
+    for other in (
+        SearchQuery(terms=["bob"]),
+        SearchQuery(terms=["alice"], descending=False),
+        SearchQuery(terms=["alice"], sort="duration_s"),
+    ):
         with pytest.raises(InvalidInput, match="different search"):
             engine.catalogue.search(replace(other, cursor=page.next_cursor))
     for garbage in ("x", "!!!", "eyJrIjoxfQ", page.next_cursor[:-3]):
@@ -403,9 +466,24 @@ def test_recording_json_has_the_documented_fields_and_an_absolute_path(
 ) -> None:
     root = str(engine.store().root)
     d = engine.catalogue.get(people["bob"].id).to_dict(root)
-    assert list(d) == ["id", "call_id", "start", "direction", "parties", "agents", "owner",
-                       "owner_kind", "target", "skill", "authenticated", "duration_s", "path",
-                       "size", "sha256", "ingested_at"]
+    assert list(d) == [
+        "id",
+        "call_id",
+        "start",
+        "direction",
+        "parties",
+        "agents",
+        "owner",
+        "owner_kind",
+        "target",
+        "skill",
+        "authenticated",
+        "duration_s",
+        "path",
+        "size",
+        "sha256",
+        "ingested_at",
+    ]
     assert Path(d["path"]).is_absolute() and Path(d["path"]).is_file()
     assert d["parties"] == ["+442071234567", "202"] and d["owner_kind"] == "hunt_group"
     assert datetime.fromisoformat(d["start"]) == BASE_START
@@ -428,8 +506,11 @@ def raw_sql(engine: Engine, sql: str, *params: object) -> None:
 def test_untouched_recordings_verify(engine: Engine, people: dict[str, Recording]) -> None:
     results = engine.catalogue.verify(ids(list(people.values())))
     assert {r.verification for r in results} == {Verification.VERIFIED}
-    assert results[0].to_dict() == {"id": people["alice"].id, "call_id": "CX-100",
-                                    "verification": "verified"}
+    assert results[0].to_dict() == {
+        "id": people["alice"].id,
+        "call_id": "CX-100",
+        "verification": "verified",
+    }
 
 
 def test_a_changed_byte_in_the_stored_file_is_tampered(
@@ -439,15 +520,24 @@ def test_a_changed_byte_in_the_stored_file_is_tampered(
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    assert verdicts(engine) == {people["alice"].id: Verification.VERIFIED,
-                                people["bob"].id: Verification.TAMPERED,
-                                people["andrew"].id: Verification.VERIFIED}
+    assert verdicts(engine) == {
+        people["alice"].id: Verification.VERIFIED,
+        people["bob"].id: Verification.TAMPERED,
+        people["andrew"].id: Verification.VERIFIED,
+    }
 
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("target", "+31999"), ("parties", "201;+31205550009"), ("start", "2026-03-02T10:00:00+01:00"),
-     ("authenticated", 1), ("direction", "inbound"), ("owner_kind", None), ("call_id", "CX-101")],
+    [
+        ("target", "+31999"),
+        ("parties", "201;+31205550009"),
+        ("start", "2026-03-02T10:00:00+01:00"),
+        ("authenticated", 1),
+        ("direction", "inbound"),
+        ("owner_kind", None),
+        ("call_id", "CX-101"),
+    ],
 )
 def test_a_changed_catalogue_field_is_tampered(
     engine: Engine, people: dict[str, Recording], column: str, value: object
@@ -469,8 +559,10 @@ def test_a_missing_file_or_unknown_key_cannot_be_verified(
     alice, bob = people["alice"], people["bob"]
     stored(engine, alice).unlink()
     raw_sql(engine, "UPDATE recordings SET key_id = 'someoneelse' WHERE id = ?", bob.id)
-    assert verdicts(engine, [alice, bob]) == {alice.id: Verification.CANNOT_VERIFY,
-                                              bob.id: Verification.CANNOT_VERIFY}
+    assert verdicts(engine, [alice, bob]) == {
+        alice.id: Verification.CANNOT_VERIFY,
+        bob.id: Verification.CANNOT_VERIFY,
+    }
 
 
 def test_verify_all_streams_in_batches_and_reports_progress(
@@ -554,15 +646,16 @@ def test_delete_many_in_several_batches(
 
 
 # -- iter_oldest (for retention) --------------------------------------------------------------
-def test_iter_oldest_walks_by_call_time_in_batches(
-    engine: Engine, crowd: list[Recording]
-) -> None:
+def test_iter_oldest_walks_by_call_time_in_batches(engine: Engine, crowd: list[Recording]) -> None:
     walked: Iterator[Recording] = engine.catalogue.iter_oldest(batch=4)
     assert [r.id for r in walked] == expected_order(crowd, "start", False)
     cutoff = BASE_START + timedelta(minutes=5)
     older = [r.id for r in engine.catalogue.iter_oldest(before_ts=cutoff.timestamp(), batch=2)]
-    assert older == [r.id for r in sorted(crowd, key=lambda r: (r.details.start, r.id))
-                     if r.details.start < cutoff]
+    assert older == [
+        r.id
+        for r in sorted(crowd, key=lambda r: (r.details.start, r.id))
+        if r.details.start < cutoff
+    ]
 
 
 def test_search_never_leaks_sqlite_errors_for_odd_filter_values(
@@ -570,9 +663,13 @@ def test_search_never_leaks_sqlite_errors_for_odd_filter_values(
 ) -> None:
     odd = ['"', "'", "%", "\x00", "中文", "a" * 200]
     for value in odd:
-        for query in (SearchQuery(parties=[value]), SearchQuery(agents=[value]),
-                      SearchQuery(target=value), SearchQuery(skill=value),
-                      SearchQuery(call_id=value)):
+        for query in (
+            SearchQuery(parties=[value]),
+            SearchQuery(agents=[value]),
+            SearchQuery(target=value),
+            SearchQuery(skill=value),
+            SearchQuery(call_id=value),
+        ):
             try:
                 engine.catalogue.search(query)
             except sqlite3.Error as exc:  # pragma: no cover - the failure being guarded

@@ -19,9 +19,24 @@ from mm_engine.engine import Engine
 from mm_tui.cli import app
 from tests.conftest import BASE_START, AddRecording
 
-RECORDING_FIELDS = ["id", "call_id", "start", "direction", "parties", "agents", "owner",
-                    "owner_kind", "target", "skill", "authenticated", "duration_s", "path",
-                    "size", "sha256", "ingested_at"]
+RECORDING_FIELDS = [
+    "id",
+    "call_id",
+    "start",
+    "direction",
+    "parties",
+    "agents",
+    "owner",
+    "owner_kind",
+    "target",
+    "skill",
+    "authenticated",
+    "duration_s",
+    "path",
+    "size",
+    "sha256",
+    "ingested_at",
+]
 MM = Path(sys.executable).parent / "mm"
 
 
@@ -39,18 +54,41 @@ def three(add_recording: AddRecording) -> list[Recording]:
     from datetime import timedelta
 
     return [
-        add_recording(call_id="CX-1", start=BASE_START, duration_s=75.4, direction="inbound",
-                      parties=["+31205550001", "201"], agents=["Alice Jones"], owner="Sales",
-                      owner_kind="hunt_group", target="+31205550100", skill="Support-EN",
-                      authenticated=True),
-        add_recording(call_id="CX-2", start=BASE_START + timedelta(hours=1), duration_s=3725.0,
-                      direction="outbound", parties=["202", "+442071234567"],
-                      agents=["Bob Smit"], owner="202", owner_kind="user",
-                      target="+442071234567"),
-        add_recording(call_id="CX-3", start=BASE_START + timedelta(days=1), duration_s=12.0,
-                      direction="internal", parties=["201", "202"],
-                      agents=["Alice Jones", "Bob Smit"], owner="201", owner_kind="user",
-                      target="202"),
+        add_recording(
+            call_id="CX-1",
+            start=BASE_START,
+            duration_s=75.4,
+            direction="inbound",
+            parties=["+31205550001", "201"],
+            agents=["Alice Jones"],
+            owner="Sales",
+            owner_kind="hunt_group",
+            target="+31205550100",
+            skill="Support-EN",
+            authenticated=True,
+        ),
+        add_recording(
+            call_id="CX-2",
+            start=BASE_START + timedelta(hours=1),
+            duration_s=3725.0,
+            direction="outbound",
+            parties=["202", "+442071234567"],
+            agents=["Bob Smit"],
+            owner="202",
+            owner_kind="user",
+            target="+442071234567",
+        ),
+        add_recording(
+            call_id="CX-3",
+            start=BASE_START + timedelta(days=1),
+            duration_s=12.0,
+            direction="internal",
+            parties=["201", "202"],
+            agents=["Alice Jones", "Bob Smit"],
+            owner="201",
+            owner_kind="user",
+            target="202",
+        ),
     ]
 
 
@@ -106,8 +144,21 @@ def test_search_table_for_people(three: list[Recording]) -> None:
     result = mm("recordings", "search", "--limit", "2")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "CALL", "DATE", "LENGTH", "PARTIES", "DIRECTION", "AGENT",
-                                "INITIATOR", "TARGET", "SKILL", "CALL", "ID", "AUTH"]
+    assert lines[0].split() == [
+        "ID",
+        "CALL",
+        "DATE",
+        "LENGTH",
+        "PARTIES",
+        "DIRECTION",
+        "AGENT",
+        "INITIATOR",
+        "TARGET",
+        "SKILL",
+        "CALL",
+        "ID",
+        "AUTH",
+    ]
     assert "2026-03-02 10:00:00" in lines[2] and "62:05" in lines[2]
     assert "+442071234567" in lines[2] and "CX-2" in lines[2]
     assert "Next page: --cursor" in result.stderr
@@ -167,7 +218,10 @@ def test_verify_json_and_exit_1_when_tampered(engine: Engine, three: list[Record
     result = mm("recordings", "verify", "--all", "--json")
     assert result.exit_code == 1
     assert [r["verification"] for r in json.loads(result.stdout)] == [
-        "verified", "tampered", "cannot verify"]
+        "verified",
+        "tampered",
+        "cannot verify",
+    ]
     assert "1 recording(s) TAMPERED" in result.stderr and str(three[1].id) in result.stderr
     assert "could not be verified" in result.stderr
     table = mm("recordings", "verify", ids[0])
@@ -210,8 +264,13 @@ def on_a_terminal(home: Path, answer: bytes, *args: str) -> subprocess.Completed
     """Run mm with a real pseudo-terminal as stdin, answering its question."""
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.Popen([str(MM), *args], stdin=follower, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env={**os.environ, "MM_HOME": str(home)})
+        proc = subprocess.Popen(
+            [str(MM), *args],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "MM_HOME": str(home)},
+        )
         os.close(follower)
         os.write(leader, answer)
         out, err = proc.communicate(timeout=60)

@@ -79,10 +79,12 @@ def test_secrets_are_masked_in_show_and_alarms(engine: Engine) -> None:
 def test_mm_home_selects_the_data_directory_for_the_cli(home: Path) -> None:
     mm = Path(sys.executable).with_name("mm")
     env = {**os.environ, "MM_HOME": str(home)}
-    subprocess.run([mm, "config", "set", "profile", "site-a"], env=env, check=True,
-                   capture_output=True)
-    out = subprocess.run([mm, "config", "show", "--json"], env=env, check=True,
-                         capture_output=True, text=True)
+    subprocess.run(
+        [mm, "config", "set", "profile", "site-a"], env=env, check=True, capture_output=True
+    )
+    out = subprocess.run(
+        [mm, "config", "show", "--json"], env=env, check=True, capture_output=True, text=True
+    )
     rows = {r["key"]: r for r in json.loads(out.stdout)}
     assert rows["profile"]["value"] == "site-a" and rows["profile"]["source"] == "set"
     assert (home / "mm.db").exists()
@@ -90,8 +92,12 @@ def test_mm_home_selects_the_data_directory_for_the_cli(home: Path) -> None:
 
 def test_cli_refuses_a_bad_value_with_exit_code_2_and_a_message(home: Path) -> None:
     mm = Path(sys.executable).with_name("mm")
-    out = subprocess.run([mm, "config", "set", "log_level", "loud"],
-                         env={**os.environ, "MM_HOME": str(home)}, capture_output=True, text=True)
+    out = subprocess.run(
+        [mm, "config", "set", "log_level", "loud"],
+        env={**os.environ, "MM_HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "Setting 'log_level'" in out.stderr
 
@@ -114,8 +120,9 @@ def _config_errors(engine: Engine) -> list[dict[str, object]]:
     return [a for a in engine.alarms.list() if a["type"] == "CONFIGURATION_ERROR"]
 
 
-def test_call_storage_on_the_system_disk_warns_but_is_accepted(engine: Engine, tmp_path: Path
-                                                               ) -> None:
+def test_call_storage_on_the_system_disk_warns_but_is_accepted(
+    engine: Engine, tmp_path: Path
+) -> None:
     if os.stat(tmp_path).st_dev != os.stat("/").st_dev:
         pytest.fail("tmp_path is expected on the root filesystem here")
     engine.config.set("call_storage_path", str(tmp_path / "calls"))

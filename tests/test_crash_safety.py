@@ -29,16 +29,21 @@ def test_killing_the_service_mid_stream_many_times_loses_and_duplicates_nothing(
     staging.mkdir()
     names = []
     for n in range(RECORDINGS):
-        wav = write_wav(staging / f"r{n:03}.wav", seconds=rng.uniform(5, 40),
-                        rate=rng.choice([8000, 16000]), codec=rng.choice(["pcm16", "ulaw"]))
+        wav = write_wav(
+            staging / f"r{n:03}.wav",
+            seconds=rng.uniform(5, 40),
+            rate=rng.choice([8000, 16000]),
+            codec=rng.choice(["pcm16", "ulaw"]),
+        )
         write_sidecar(wav, call_id=f"K-{n:03}", start=START)
         names.append(wav.name)
 
     def feed() -> None:
         # the voicemail server keeps delivering while we kill the service
         for name in names:
-            os.rename(staging / name.replace(".wav", ".json"), handover / name.replace(".wav",
-                                                                                      ".json"))
+            os.rename(
+                staging / name.replace(".wav", ".json"), handover / name.replace(".wav", ".json")
+            )
             os.rename(staging / name, handover / name)
             time.sleep(rng.uniform(0.0, 0.25))
 

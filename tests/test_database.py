@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from mm_engine.db import Database
 from mm_engine.db.migrations import STEPS
 
@@ -49,10 +51,8 @@ def test_failed_write_rolls_back_and_writer_keeps_working(tmp_path: Path) -> Non
             conn.execute("INSERT INTO config VALUES ('a', '1', 'now')")
             raise ValueError("boom")
 
-        try:
+        with pytest.raises(ValueError, match="boom"):
             db.write(bad)
-        except ValueError:
-            pass
         assert db.query("SELECT * FROM config") == []
         db.execute_write("INSERT INTO config VALUES ('b', '2', 'now')")
         assert len(db.query("SELECT * FROM config")) == 1
@@ -61,6 +61,8 @@ def test_failed_write_rolls_back_and_writer_keeps_working(tmp_path: Path) -> Non
 WRITER_SCRIPT = """
 import sys
 from pathlib import Path
+import pytest
+
 from mm_engine.db import Database
 db = Database(Path(sys.argv[1]))
 for i in range(200):
@@ -74,15 +76,18 @@ def test_threads_and_another_process_write_at_once_without_lock_errors(tmp_path:
     path = tmp_path / "mm.db"
     errors: list[BaseException] = []
     with Database(path) as db:
-        other = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path)],
-                                 stderr=subprocess.PIPE, text=True)
+        other = subprocess.Popen(
+            [sys.executable, "-c", WRITER_SCRIPT, str(path)], stderr=subprocess.PIPE, text=True
+        )
 
         def writer(n: int) -> None:
             try:
                 for i in range(200):
                     db.execute_write(
                         "INSERT INTO jobs (kind, status, created_at, updated_at) "
-                        "VALUES (?, 'done', 'now', 'now')", (f"t{n}-{i}",))
+                        "VALUES (?, 'done', 'now', 'now')",
+                        (f"t{n}-{i}",),
+                    )
                     db.query("SELECT COUNT(*) FROM jobs")
             except BaseException as exc:
                 errors.append(exc)

@@ -43,9 +43,19 @@ def test_wav_with_sidecar_becomes_a_signed_catalogued_opus_and_leaves_handover(
     engine: Engine, handover: Path, pipeline: Pipeline
 ) -> None:
     wav = write_wav(handover / "call.wav", seconds=3.0, rate=8000, codec="ulaw")
-    side = write_sidecar(wav, call_id="C-1001", start=START, direction="inbound",
-                         parties=["0201234567", "201"], agents=["201"], owner="201",
-                         owner_kind="user", target="201", skill="sales", authenticated=True)
+    side = write_sidecar(
+        wav,
+        call_id="C-1001",
+        start=START,
+        direction="inbound",
+        parties=["0201234567", "201"],
+        agents=["201"],
+        owner="201",
+        owner_kind="user",
+        target="201",
+        skill="sales",
+        authenticated=True,
+    )
 
     result = pipeline.ingest(wav)
 
@@ -68,14 +78,25 @@ def test_wav_with_sidecar_becomes_a_signed_catalogued_opus_and_leaves_handover(
 
 @pytest.mark.parametrize(
     ("codec", "rate", "channels"),
-    [("pcm16", 8000, 1), ("pcm16", 16000, 2), ("ulaw", 8000, 1), ("alaw", 8000, 2),
-     ("alaw", 16000, 1), ("ulaw", 16000, 2)],
+    [
+        ("pcm16", 8000, 1),
+        ("pcm16", 16000, 2),
+        ("ulaw", 8000, 1),
+        ("alaw", 8000, 2),
+        ("alaw", 16000, 1),
+        ("ulaw", 16000, 2),
+    ],
 )
 def test_every_wav_flavour_is_ingested_with_its_real_length(
     engine: Engine, handover: Path, pipeline: Pipeline, codec: str, rate: int, channels: int
 ) -> None:
-    wav = write_wav(handover / f"{codec}-{rate}-{channels}.wav", seconds=2.5, rate=rate,
-                    channels=channels, codec=codec)
+    wav = write_wav(
+        handover / f"{codec}-{rate}-{channels}.wav",
+        seconds=2.5,
+        rate=rate,
+        channels=channels,
+        codec=codec,
+    )
     write_sidecar(wav, call_id=f"{codec}{rate}{channels}", start=START)
     assert pipeline.ingest(wav).outcome is Outcome.INGESTED
     [row] = rows(engine)
@@ -91,14 +112,18 @@ def test_opus_input_is_ingested(engine: Engine, handover: Path, pipeline: Pipeli
     assert abs(float(row["duration_s"]) - 4.0) < 0.1  # type: ignore[arg-type]
 
 
-def test_segments_of_one_call_are_numbered(engine: Engine, handover: Path,
-                                           pipeline: Pipeline) -> None:
+def test_segments_of_one_call_are_numbered(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
     for n in range(3):
         wav = write_wav(handover / f"seg{n}.wav", seconds=1.0 + n)
         write_sidecar(wav, call_id="C-7", start=START + timedelta(seconds=n))
         pipeline.ingest(wav)
     assert [r["path"] for r in rows(engine)] == [
-        "2026/11/20/C-7-1.opus", "2026/11/20/C-7-2.opus", "2026/11/20/C-7-3.opus"]
+        "2026/11/20/C-7-1.opus",
+        "2026/11/20/C-7-2.opus",
+        "2026/11/20/C-7-3.opus",
+    ]
 
 
 def test_late_arrival_with_an_old_date_lands_in_its_own_date_folder(
@@ -113,8 +138,9 @@ def test_late_arrival_with_an_old_date_lands_in_its_own_date_folder(
     assert row["start"] == old.isoformat()
 
 
-def test_the_same_input_twice_is_catalogued_once(engine: Engine, handover: Path,
-                                                 pipeline: Pipeline, tmp_path: Path) -> None:
+def test_the_same_input_twice_is_catalogued_once(
+    engine: Engine, handover: Path, pipeline: Pipeline, tmp_path: Path
+) -> None:
     wav = write_wav(handover / "again.wav")
     write_sidecar(wav, call_id="DUP-1", start=START)
     keep = tmp_path / "copy"
@@ -150,8 +176,13 @@ def quarantined(engine: Engine) -> list[Path]:
     ],
 )
 def test_bad_input_goes_to_quarantine_with_a_reason_and_an_alarm_naming_it(
-    engine: Engine, handover: Path, pipeline: Pipeline, name: str, content: bytes, alarm: str,
-    reason: str
+    engine: Engine,
+    handover: Path,
+    pipeline: Pipeline,
+    name: str,
+    content: bytes,
+    alarm: str,
+    reason: str,
 ) -> None:
     bad = handover / name
     bad.write_bytes(content)
@@ -166,16 +197,18 @@ def test_bad_input_goes_to_quarantine_with_a_reason_and_an_alarm_naming_it(
     assert rows(engine) == []
 
 
-def test_unsupported_sample_rate_is_an_encode_error(engine: Engine, handover: Path,
-                                                    pipeline: Pipeline) -> None:
+def test_unsupported_sample_rate_is_an_encode_error(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
     wav = write_wav(handover / "cd.wav", rate=44100)
     assert pipeline.ingest(wav).outcome is Outcome.QUARANTINED
     [raised] = [a for a in engine.alarms.list() if a["type"] == "FILE_ENCODE_ERROR"]
     assert "cd.wav" in str(raised["message"]) and "44100" in str(raised["message"])
 
 
-def test_invalid_call_details_quarantine_both_files(engine: Engine, handover: Path,
-                                                     pipeline: Pipeline) -> None:
+def test_invalid_call_details_quarantine_both_files(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
     wav = write_wav(handover / "odd.wav")
     write_sidecar(wav, call_id="X", start=START, direction="sideways")
     assert pipeline.ingest(wav).outcome is Outcome.QUARANTINED
@@ -185,8 +218,9 @@ def test_invalid_call_details_quarantine_both_files(engine: Engine, handover: Pa
     assert "direction" in str(raised["message"])
 
 
-def test_truncated_wav_keeps_the_audio_that_is_there(engine: Engine, handover: Path,
-                                                      pipeline: Pipeline) -> None:
+def test_truncated_wav_keeps_the_audio_that_is_there(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
     wav = write_wav(handover / "cut.wav", seconds=4.0, rate=8000)
     data = wav.read_bytes()
     wav.write_bytes(data[: len(data) // 2])  # header still claims 4 s

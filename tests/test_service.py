@@ -17,10 +17,12 @@ from tests.test_ingest import START
 
 def configure(home: Path, settle: float = 0.3) -> Path:
     handover = home / "handover"
-    for key, value in (("handover_folder", str(handover)),
-                       ("ingest_settle_seconds", str(settle)),
-                       ("ingest_rescan_seconds", "1"),
-                       ("disk_min_free_gb", "0")):
+    for key, value in (
+        ("handover_folder", str(handover)),
+        ("ingest_settle_seconds", str(settle)),
+        ("ingest_rescan_seconds", "1"),
+        ("disk_min_free_gb", "0"),
+    ):
         assert mm(home, "config", "set", key, value).returncode == 0
     handover.mkdir(parents=True, exist_ok=True)
     return handover

@@ -48,7 +48,7 @@ def _001_core(conn: sqlite3.Connection) -> None:
             sha256        TEXT NOT NULL,
             signature     TEXT NOT NULL,
             key_id        TEXT NOT NULL,
-            source_key    TEXT UNIQUE,               -- hash of the handover input: idempotent ingest
+            source_key    TEXT UNIQUE,               -- hash of the handover input (idempotence)
             source_name   TEXT NOT NULL DEFAULT '',
             ingested_at   TEXT NOT NULL,
             local_present INTEGER NOT NULL DEFAULT 1,
@@ -132,7 +132,7 @@ def _001_core(conn: sqlite3.Connection) -> None:
             owner_pid  INTEGER
         );
         CREATE INDEX jobs_status ON jobs (status, kind);
-        """
+        """,
     )
 
 

@@ -56,8 +56,11 @@ def probe(path: Path) -> AudioInfo:
             codec=codec,
         )
     if info.channels not in (1, 2):
-        raise AudioError(f"{info.channels} channels are not supported (mono or stereo)",
-                         stage="encode", codec=codec)
+        raise AudioError(
+            f"{info.channels} channels are not supported (mono or stereo)",
+            stage="encode",
+            codec=codec,
+        )
     return AudioInfo(info.format, info.subtype, info.samplerate, info.channels, info.frames)
 
 
@@ -73,8 +76,13 @@ def encode_opus(src: Path, dst: Path, info: AudioInfo) -> float:
         with (
             sf.SoundFile(str(src)) as reader,
             sf.SoundFile(
-                str(dst), "w", samplerate=info.samplerate, channels=1, format="OGG",
-                subtype="OPUS", compression_level=COMPRESSION_LEVEL,
+                str(dst),
+                "w",
+                samplerate=info.samplerate,
+                channels=1,
+                format="OGG",
+                subtype="OPUS",
+                compression_level=COMPRESSION_LEVEL,
             ) as writer,
         ):
             for data in reader.blocks(blocksize=block, dtype="float32", always_2d=True):
@@ -84,6 +92,7 @@ def encode_opus(src: Path, dst: Path, info: AudioInfo) -> float:
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(str(exc), stage="encode", codec=f"{info.container}/{info.codec}") from None
     if frames == 0:
-        raise AudioError("the file holds no audio frames", stage="parse",
-                         codec=f"{info.container}/{info.codec}")
+        raise AudioError(
+            "the file holds no audio frames", stage="parse", codec=f"{info.container}/{info.codec}"
+        )
     return frames / info.samplerate

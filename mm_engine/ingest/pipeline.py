@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from mm_engine.alarms import Alarm, AlarmType, Alarms, insert_alarm
+from mm_engine.alarms import Alarm, Alarms, AlarmType, insert_alarm
 from mm_engine.catalogue import NewRecording, find_by_source_key, insert_recording, next_seq
 from mm_engine.db import Database
 from mm_engine.ingest.audio import AudioError, encode_opus, probe
@@ -92,9 +92,13 @@ class Pipeline:
     def _ingest(self, src: Path) -> Result:
         sidecar = sidecar_for(src)
         if src.suffix.lower() not in AUDIO_SUFFIXES:
-            return self._reject(src, sidecar, AlarmType.FILE_PARSE_ERROR,
-                                f"'{src.suffix or src.name}' is not a recording format "
-                                "(accepted: .wav, .opus, .ogg)")
+            return self._reject(
+                src,
+                sidecar,
+                AlarmType.FILE_PARSE_ERROR,
+                f"'{src.suffix or src.name}' is not a recording format "
+                "(accepted: .wav, .opus, .ogg)",
+            )
         key = source_key(src, sidecar)
         existing = self.db.query_one("SELECT id FROM recordings WHERE source_key = ?", (key,))
         if existing:
@@ -104,7 +108,9 @@ class Pipeline:
         try:
             info = probe(src)
         except AudioError as exc:
-            kind = AlarmType.FILE_PARSE_ERROR if exc.stage == "parse" else AlarmType.FILE_ENCODE_ERROR
+            kind = (
+                AlarmType.FILE_PARSE_ERROR if exc.stage == "parse" else AlarmType.FILE_ENCODE_ERROR
+            )
             return self._reject(src, sidecar, kind, str(exc), codec=exc.codec)
         try:
             parsed = read_call_details(src, info.duration_s)
@@ -121,8 +127,11 @@ class Pipeline:
             try:
                 duration = encode_opus(src, temp, info)
             except AudioError as exc:
-                kind = (AlarmType.FILE_PARSE_ERROR if exc.stage == "parse"
-                        else AlarmType.FILE_ENCODE_ERROR)
+                kind = (
+                    AlarmType.FILE_PARSE_ERROR
+                    if exc.stage == "parse"
+                    else AlarmType.FILE_ENCODE_ERROR
+                )
                 return self._reject(src, sidecar, kind, str(exc), codec=exc.codec, target=rel)
             write_opus_tags(temp, details, parsed.extra_tags)
             digest = sha256_file(temp)
@@ -133,8 +142,15 @@ class Pipeline:
             temp.unlink(missing_ok=True)
 
         rec = NewRecording(
-            details=details, duration_s=duration, path=rel, size=size, sha256=digest,
-            signature=signature, key_id=self.signer.key_id, source_key=key, source_name=src.name,
+            details=details,
+            duration_s=duration,
+            path=rel,
+            size=size,
+            sha256=digest,
+            signature=signature,
+            key_id=self.signer.key_id,
+            source_key=key,
+            source_name=src.name,
         )
 
         def catalogue(conn: sqlite3.Connection) -> tuple[int, bool]:
@@ -164,15 +180,18 @@ class Pipeline:
         # ingested after this sidecar was written: it was this sidecar's recording, not an
         # older one that happened to have the same name
         consumed = self.db.query_one(
-            "SELECT id FROM recordings WHERE source_name IN (?, ?, ?) AND ingested_at >= ?"
-            " LIMIT 1",
+            "SELECT id FROM recordings WHERE source_name IN (?, ?, ?) AND ingested_at >= ? LIMIT 1",
             (f"{stem}.wav", f"{stem}.opus", f"{stem}.ogg", written.isoformat()),
         )
         if consumed:
             sidecar.unlink(missing_ok=True)
         elif now - sidecar.stat().st_mtime > ORPHAN_SIDECAR_SECONDS:
-            self._reject(sidecar, None, AlarmType.FILE_PARSE_ERROR,
-                         "call details without a recording for over an hour")
+            self._reject(
+                sidecar,
+                None,
+                AlarmType.FILE_PARSE_ERROR,
+                "call details without a recording for over an hour",
+            )
 
     def _remove_input(self, src: Path, sidecar: Path | None) -> None:
         for path in (src, sidecar):
@@ -181,14 +200,26 @@ class Pipeline:
         fsync_dir(src.parent)
 
     def _reject(
-        self, src: Path, sidecar: Path | None, kind: AlarmType, reason: str, *, codec: str = "",
+        self,
+        src: Path,
+        sidecar: Path | None,
+        kind: AlarmType,
+        reason: str,
+        *,
+        codec: str = "",
         target: str = "",
     ) -> Result:
         files = [src] + ([sidecar] if sidecar else [])
         moved = quarantine(files, self.quarantine_dir, reason)
         if kind is AlarmType.FILE_ENCODE_ERROR:
-            alarm = Alarm.make(kind, file=src.name, codec=codec or "unknown",
-                               target=target or "Opus", reason=reason, dedupe=src.name)
+            alarm = Alarm.make(
+                kind,
+                file=src.name,
+                codec=codec or "unknown",
+                target=target or "Opus",
+                reason=reason,
+                dedupe=src.name,
+            )
         else:
             alarm = Alarm.make(kind, file=src.name, reason=reason, dedupe=src.name)
         self.db.write(lambda c: insert_alarm(c, alarm))
@@ -205,4 +236,3 @@ def is_candidate(path: Path) -> bool:
     """Files the watcher hands to the pipeline: not hidden (still being written), not a sidecar."""
     name = path.name
     return not name.startswith(".") and path.suffix.lower() not in SIDECAR_SUFFIXES
-

@@ -7,6 +7,7 @@ once its size and mtime, and its sidecar's, have not changed for the settle time
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -144,10 +145,8 @@ class HandoverWatcher:
         try:
             for entry in folder.iterdir():
                 if is_sidecar(entry) and self._sweep_sidecar is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         self._sweep_sidecar(entry, time.time())
-                    except OSError:
-                        pass
                 else:
                     self._track(entry)
         except OSError as exc:
@@ -161,8 +160,12 @@ class HandoverWatcher:
                 return
             if path.parent == folder:
                 # a sidecar event re-checks its recording
-                for candidate in (path, path.with_suffix(".wav"), path.with_suffix(".opus"),
-                                  path.with_suffix(".ogg")):
+                for candidate in (
+                    path,
+                    path.with_suffix(".wav"),
+                    path.with_suffix(".opus"),
+                    path.with_suffix(".ogg"),
+                ):
                     self._track(candidate)
 
     def _track(self, path: Path) -> None:

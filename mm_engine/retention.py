@@ -100,7 +100,12 @@ class Retention:
                     break
             last = (rows[-1]["start_ts"], rows[-1]["id"])
         self.alarms.raise_(
-            AlarmType.DISK_SPACE_ERROR, "low", gb=f"{total / GB:.2f}", dedupe=f"low:{store.root}"
+            AlarmType.DISK_SPACE_ERROR,
+            "low",
+            gb=f"{total / GB:.2f}",
+            bytes=total,
+            recordings=len(chosen),
+            dedupe=f"low:{store.root}",
         )
         if not chosen:
             log.warning("call storage below its free-space floor, nothing left to prune")

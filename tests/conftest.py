@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import hashlib
+import io
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+from mm_engine.catalogue import NewRecording, insert_recording, next_seq
+from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording
 from mm_engine.engine import Engine
+from mm_engine.ingest.pipeline import safe_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,22 +43,6 @@ def engine(home: Path) -> Iterator[Engine]:
 
 
 # -- catalogued recordings, made exactly as ingest makes them ---------------------------------
-# (appended for the catalogue and `mm recordings` tests)
-
-import functools  # noqa: E402
-import hashlib  # noqa: E402
-import io  # noqa: E402
-import re  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-
-from mm_engine.catalogue import NewRecording, insert_recording, next_seq  # noqa: E402
-from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording  # noqa: E402
 
 CET = timezone(timedelta(hours=1))
 BASE_START = datetime(2026, 3, 2, 9, 0, tzinfo=CET)
@@ -64,11 +61,6 @@ def opus_bytes(freq: float = 440.0, seconds: float = 1.0) -> bytes:
         subtype="OPUS",
     )
     return buf.getvalue()
-
-
-def _file_stem(call_id: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)
-    return safe if safe == call_id else "call_" + hashlib.sha1(call_id.encode()).hexdigest()[:12]
 
 
 AddRecording = Callable[..., Recording]
@@ -97,7 +89,7 @@ def add_recording(engine: Engine) -> AddRecording:
         data = opus_bytes(200.0 + 10 * (count % 40))
         with engine.db.read() as conn:
             seq = next_seq(conn, details.call_id)
-        path = f"{details.start:%Y/%m/%d}/{_file_stem(details.call_id)}-{seq}.opus"
+        path = f"{details.start:%Y/%m/%d}/{safe_name(details.call_id)}-{seq}.opus"
         engine.store().put(path, io.BytesIO(data))
         digest = hashlib.sha256(data).hexdigest()
         new = NewRecording(
@@ -115,3 +107,20 @@ def add_recording(engine: Engine) -> AddRecording:
         return engine.catalogue.get(rec_id)
 
     return add
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real, small, separate filesystem: an 'additional disk' (F7) that can fill up.
+
+    Mounting needs root; CI and ./scripts/test run as root.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,20 +99,6 @@ def test_cli_refuses_a_bad_value_with_exit_code_2_and_a_message(home: Path) -> N
     )
     assert out.returncode == 2
     assert "Setting 'log_level'" in out.stderr
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A real separate filesystem: the 'additional disk' of F7 (needs root to mount)."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a tmpfs and must run as root (CI does)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _config_errors(engine: Engine) -> list[dict[str, object]]:

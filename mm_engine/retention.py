@@ -1,30 +1,27 @@
 """Keeping the call storage within its days to keep and its disk space (seed F9, F34).
 
-Which recordings go first is decided in one place, :func:`prune_order`, so a later issue can
-prefer recordings that already have an archive copy.
+Which recordings go first is decided in one place, :meth:`Retention.prune_candidates`, so a
+later issue can prefer recordings that already have an archive copy.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
+from mm_engine.domain import Recording
 from mm_engine.storage import LocalStore
 
 log = logging.getLogger(__name__)
 
 GB = 1024**3
 BATCH = 500
-
-
-def prune_order() -> str:
-    """ORDER BY for choosing recordings to prune when space runs out: oldest first."""
-    return "start_ts ASC, id ASC"
 
 
 @dataclass(frozen=True)
@@ -48,26 +45,31 @@ class Retention:
         self.store = store
         self.clock = clock
 
+    def prune_candidates(self, before_ts: float | None = None) -> Iterator[Recording]:
+        """The order in which recordings are given up: oldest call first.
+
+        The one place the policy lives; archiving will put recordings with an archive copy first.
+        """
+        return self.catalogue.iter_oldest(before_ts=before_ts, batch=BATCH)
+
+    def _delete(self, chosen: Iterable[Recording]) -> PruneReport:
+        deleted = freed = 0
+        items = iter(chosen)
+        while batch := list(itertools.islice(items, BATCH)):
+            self.catalogue.delete([r.id for r in batch])
+            deleted += len(batch)
+            freed += sum(r.size for r in batch)
+        return PruneReport(deleted, freed)
+
     def apply_days_to_keep(self) -> PruneReport:
         """Delete recordings whose call started more than ``retention_days`` ago (0 = never)."""
         days = int(self.config.get("retention_days"))
         if days == 0:
             return PruneReport(0, 0)
-        cutoff = self.clock() - days * 86400
-        deleted = freed = 0
-        while True:
-            rows = self.catalogue.db.query(
-                "SELECT id, size FROM recordings WHERE start_ts < ? ORDER BY start_ts LIMIT ?",
-                (cutoff, BATCH),
-            )
-            if not rows:
-                break
-            self.catalogue.delete([r["id"] for r in rows])
-            deleted += len(rows)
-            freed += sum(r["size"] for r in rows)
-        if deleted:
-            log.info("retention: deleted %d recordings older than %d days", deleted, days)
-        return PruneReport(deleted, freed)
+        report = self._delete(self.prune_candidates(before_ts=self.clock() - days * 86400))
+        if report.deleted:
+            log.info("retention: deleted %d recordings older than %d days", report.deleted, days)
+        return report
 
     def ensure_free_space(self) -> PruneReport:
         """Prune the oldest recordings before the call storage fills up."""
@@ -81,24 +83,13 @@ class Retention:
         if free is None or free >= floor:
             return PruneReport(0, 0)
         need = floor - free
-        chosen: list[int] = []
+        chosen: list[Recording] = []
         total = 0
-        last: tuple[float, int] | None = None
-        while total < need:
-            after = "" if last is None else "WHERE (start_ts, id) > (?, ?)"
-            rows = self.catalogue.db.query(
-                f"SELECT id, size, start_ts FROM recordings {after} "
-                f"ORDER BY {prune_order()} LIMIT ?",
-                (*(last or ()), BATCH),
-            )
-            if not rows:
+        for rec in self.prune_candidates():
+            if total >= need:
                 break
-            for r in rows:
-                chosen.append(r["id"])
-                total += r["size"]
-                if total >= need:
-                    break
-            last = (rows[-1]["start_ts"], rows[-1]["id"])
+            chosen.append(rec)
+            total += rec.size
         self.alarms.raise_(
             AlarmType.DISK_SPACE_ERROR,
             "low",
@@ -110,7 +101,6 @@ class Retention:
         if not chosen:
             log.warning("call storage below its free-space floor, nothing left to prune")
             return PruneReport(0, 0)
-        for start in range(0, len(chosen), BATCH):
-            self.catalogue.delete(chosen[start : start + BATCH])
-        log.warning("disk space: pruned %d oldest recordings, %d bytes", len(chosen), total)
-        return PruneReport(len(chosen), total)
+        report = self._delete(chosen)
+        log.warning("disk space: pruned %d oldest recordings, %d bytes", report.deleted, total)
+        return report

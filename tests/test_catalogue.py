@@ -22,6 +22,7 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, NotFound, Refused
 from mm_engine.search import SORT_COLUMNS, LengthFilter
 from tests.conftest import BASE_START, AddRecording
+from tests.test_cli_recordings import RECORDING_FIELDS
 
 
 def ids(recs: list[Recording]) -> list[int]:
@@ -466,24 +467,7 @@ def test_recording_json_has_the_documented_fields_and_an_absolute_path(
 ) -> None:
     root = str(engine.store().root)
     d = engine.catalogue.get(people["bob"].id).to_dict(root)
-    assert list(d) == [
-        "id",
-        "call_id",
-        "start",
-        "direction",
-        "parties",
-        "agents",
-        "owner",
-        "owner_kind",
-        "target",
-        "skill",
-        "authenticated",
-        "duration_s",
-        "path",
-        "size",
-        "sha256",
-        "ingested_at",
-    ]
+    assert list(d) == RECORDING_FIELDS
     assert Path(d["path"]).is_absolute() and Path(d["path"]).is_file()
     assert d["parties"] == ["+442071234567", "202"] and d["owner_kind"] == "hunt_group"
     assert datetime.fromisoformat(d["start"]) == BASE_START

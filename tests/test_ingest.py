@@ -14,7 +14,7 @@ from mm_engine.ingest.calldetails import read_opus_tags
 from mm_engine.ingest.pipeline import Outcome, Pipeline
 from mm_engine.service import Service
 from mm_engine.signing import sha256_file
-from tests.audio_files import write_opus, write_sidecar, write_wav
+from tests.audio_files import tone, write_opus, write_sidecar, write_wav
 
 TZ = timezone(timedelta(hours=1))
 START = datetime(2026, 11, 20, 14, 5, 0, tzinfo=TZ)
@@ -227,3 +227,22 @@ def test_truncated_wav_keeps_the_audio_that_is_there(
     assert pipeline.ingest(wav).outcome is Outcome.INGESTED
     [row] = rows(engine)
     assert 1.5 < float(row["duration_s"]) < 2.5  # type: ignore[arg-type]
+
+
+def test_a_huge_recording_is_ingested_whole(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
+    """Half an hour of 16 kHz stereo PCM (115 MB): streamed through, full length, compact."""
+    wav = handover / "long.wav"
+    minutes = 30
+    with sf.SoundFile(str(wav), "w", samplerate=16000, channels=2, subtype="PCM_16") as out:
+        block = tone(60.0, 16000, channels=2)
+        for _ in range(minutes):
+            out.write(block)
+    assert wav.stat().st_size > 100 * 1024 * 1024
+    write_sidecar(wav, call_id="LONG-1", start=START)
+    assert pipeline.ingest(wav).outcome is Outcome.INGESTED
+    [row] = rows(engine)
+    assert abs(float(row["duration_s"]) - minutes * 60) < 0.1  # type: ignore[arg-type]
+    per_minute = int(row["size"]) / minutes  # type: ignore[call-overload]
+    assert 20_000 < per_minute < 160_000, f"{per_minute / 1000:.0f} KB per audio-minute"

@@ -27,6 +27,7 @@ __all__ = [
     "CallDetailsError",
     "ParsedInput",
     "format_lines",
+    "opus_comments",
     "parse_lines",
     "read_call_details",
     "read_opus_tags",
@@ -94,16 +95,29 @@ def read_opus_tags(opus_path: Path) -> dict[str, str]:
     return opus_tags.read_comments(opus_path) or {}
 
 
-def write_opus_tags(opus_path: Path, details: CallDetails, extra: dict[str, str]) -> None:
-    """Write every call-detail key (empty text where the value is unset) and ``extra``.
+def opus_comments(details: CallDetails, extra: dict[str, str]) -> list[tuple[str, str]]:
+    """The Opus comments of a stored recording: every call-detail key, then ``extra``.
 
     Every key is written, even empty ones, so the stored file says plainly that a field was
-    unknown rather than leaving a reader to wonder whether it was lost.
+    unknown rather than leaving a reader to wonder whether it was lost. The one definition
+    serves the encoder (comments written with the audio) and :func:`write_opus_tags` (the
+    fallback encoder and later corrections), so both leave identical comments. Names are
+    unique ignoring case, as in a Vorbis comment block edited by mutagen: a later name
+    replaces an earlier one and moves to the end.
     """
     text = details.to_text_fields()
     fields = {key: text.get(key, "") for key in CALL_DETAIL_KEYS}
     fields.update(extra)
-    opus_tags.update_comments(opus_path, fields)
+    unique: dict[str, tuple[str, str]] = {}
+    for key, value in fields.items():
+        unique.pop(key.lower(), None)
+        unique[key.lower()] = (key, value)
+    return list(unique.values())
+
+
+def write_opus_tags(opus_path: Path, details: CallDetails, extra: dict[str, str]) -> None:
+    """Set the comments of :func:`opus_comments` on an existing Ogg/Opus file in place."""
+    opus_tags.update_comments(opus_path, dict(opus_comments(details, extra)))
 
 
 # -- key=value text (the mmcd chunk and ICMT) -----------------------------------------------------

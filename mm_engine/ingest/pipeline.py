@@ -23,9 +23,9 @@ from mm_engine.db import Database
 from mm_engine.ingest.audio import AudioError, encode_opus, probe
 from mm_engine.ingest.calldetails import (
     CallDetailsError,
+    opus_comments,
     read_call_details,
     sidecar_for,
-    write_opus_tags,
 )
 from mm_engine.ingest.quarantine import quarantine
 from mm_engine.signing import Signer, sha256_file
@@ -123,9 +123,10 @@ class Pipeline:
         day = details.start.strftime("%Y/%m/%d")
         rel = f"{day}/{safe_name(details.call_id)}-{seq}.opus"
         temp = self.store.temp_path(rel)
+        comments = opus_comments(details, parsed.extra_tags)
         try:
             try:
-                duration = encode_opus(src, temp, info)
+                duration = encode_opus(src, temp, info, comments)
             except AudioError as exc:
                 kind = (
                     AlarmType.FILE_PARSE_ERROR
@@ -133,7 +134,6 @@ class Pipeline:
                     else AlarmType.FILE_ENCODE_ERROR
                 )
                 return self._reject(src, sidecar, kind, str(exc), codec=exc.codec, target=rel)
-            write_opus_tags(temp, details, parsed.extra_tags)
             digest = sha256_file(temp)
             size = temp.stat().st_size
             signature = self.signer.sign(digest, details.to_dict())

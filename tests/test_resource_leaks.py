@@ -34,7 +34,7 @@ def test_engine_and_service_start_stop_leave_no_threads_or_files_behind(home: Pa
             service.start()
             wav = write_wav(handover / f"r{round_}.wav")
             write_sidecar(wav, call_id=f"LEAK-{round_}", start=START)
-            wait_for(lambda w=wav: not w.exists(), timeout=30)  # type: ignore[misc]
+            wait_for(lambda w=wav: not w.exists(), timeout=30)
             engine.catalogue.verify(None)
             service.stop()
     assert threading.active_count() == threads, [t.name for t in threading.enumerate()]

@@ -41,3 +41,13 @@ def test_import_linter_contract_holds() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 kept, 0 broken" in out.stdout
+
+
+def test_the_headless_service_command_loads_no_console() -> None:
+    """`mm --no-ui` runs on servers without a terminal: the Textual console stays unloaded."""
+    code = (
+        "import sys, mm_tui.cli, mm_tui.service_cmd\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -30,9 +31,14 @@ def show(
 @command
 def set_(
     key: Annotated[str, typer.Argument(help="Setting name, as `mm config show` lists it.")],
-    value: Annotated[str, typer.Argument(help="New value.")],
+    value: Annotated[str, typer.Argument(help="New value; '-' reads it from stdin (for secrets).")],
 ) -> None:
-    """Change one setting; invalid values are refused with the reason."""
+    """Change one setting; invalid values are refused with the reason.
+
+    Give secrets such as smtp_password as '-' so they never appear in the process list.
+    """
+    if value == "-":
+        value = sys.stdin.readline().rstrip("\r\n")
     with open_engine() as engine:
         engine.config.set(key, value)
         shown = next(r for r in engine.config.show() if r["key"] == key)["value"]

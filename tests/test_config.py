@@ -134,3 +134,19 @@ def test_changing_storage_path_under_recordings_is_refused_with_instructions(
         engine.config.set("call_storage_path", str(tmp_path / "elsewhere"))
     assert "1 recordings are stored under" in err.value.message
     assert "mm storage move" in err.value.hint
+
+
+def test_a_secret_can_be_given_on_stdin_so_it_stays_out_of_the_process_list(home: Path) -> None:
+    mm = Path(sys.executable).with_name("mm")
+    env = {**os.environ, "MM_HOME": str(home)}
+    out = subprocess.run(
+        [mm, "config", "set", "smtp_password", "-"],
+        env=env,
+        input="pw-1 2\n",
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "pw-1 2" not in out.stdout
+    with Engine(home) as engine:
+        assert engine.config.get("smtp_password") == "pw-1 2"

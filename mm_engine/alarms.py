@@ -1,17 +1,24 @@
-"""Alarms (seed F34/F35): typed, with the seed's texts, de-duplicated while uncleared."""
+"""Alarms (seed F34/F35): typed, with the seed's texts, de-duplicated while open.
+
+An alarm is *open* until it is cleared (the condition went away) or acknowledged (a person saw
+it). Repeats of an open alarm only count up, so a flood of the same failure is one line and one
+e-mail; a repeat after acknowledgement is news again and starts a new alarm.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from mm_engine import outbox
 from mm_engine.db import Database
+from mm_engine.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,14 @@ class AlarmType(StrEnum):
     FILE_ERROR = "FILE_ERROR"
     INTERNAL_SERVICE_ERROR = "INTERNAL_SERVICE_ERROR"
     CONFIGURATION_CHANGED = "CONFIGURATION_CHANGED"
+    EMAIL_ERROR = "EMAIL_ERROR"
+
+
+# Mailing a failure to mail would loop (and could not arrive anyway).
+NOT_MAILED: frozenset[AlarmType] = frozenset({AlarmType.EMAIL_ERROR})
+
+# Who acknowledges until users exist (a later issue passes the principal's name instead).
+SYSTEM_OPERATOR = "system operator"
 
 
 # (type, variant) -> (severity, template). Templates are the seed's texts, with named fields.
@@ -76,6 +91,10 @@ TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
         Severity.INFO,
         "Media Manager application configuration is changed. {details}",
     ),
+    (AlarmType.EMAIL_ERROR, ""): (
+        Severity.MAJOR,
+        "Failed to send alarm e-mail to {recipients}: {error}",
+    ),
 }
 
 
@@ -106,10 +125,15 @@ def _now() -> str:
 
 
 def insert_alarm(conn: sqlite3.Connection, alarm: Alarm) -> int:
-    """Record ``alarm`` inside the caller's transaction; repeats of an uncleared alarm count up."""
+    """Record ``alarm`` inside the caller's transaction; repeats of an open alarm count up.
+
+    A new alarm also queues its e-mail here, in the same transaction, so the mail is neither
+    lost when the process dies next nor sent for an alarm that was rolled back.
+    """
     now = _now()
     row = conn.execute(
-        "SELECT id FROM alarms WHERE dedupe_key = ? AND cleared_at IS NULL",
+        "SELECT id FROM alarms WHERE dedupe_key = ? AND cleared_at IS NULL"
+        " AND acknowledged_at IS NULL ORDER BY id DESC LIMIT 1",
         (alarm.dedupe_key,),
     ).fetchone()
     if row:
@@ -131,10 +155,15 @@ def insert_alarm(conn: sqlite3.Connection, alarm: Alarm) -> int:
             now,
         ),
     )
-    return int(cur.lastrowid or 0)
+    alarm_id = int(cur.lastrowid or 0)
+    if alarm.type not in NOT_MAILED:
+        outbox.enqueue(conn, alarm_id)
+    return alarm_id
 
 
 Listener = Callable[[Alarm], None]
+# {"acknowledged": ids acknowledged now, "already": ids that had been acknowledged before}
+Acknowledged = dict[str, list[int]]
 
 
 class Alarms:
@@ -145,6 +174,10 @@ class Alarms:
     def subscribe(self, listener: Listener) -> None:
         """Called after an alarm is committed (e-mail sending hooks in here)."""
         self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def notify(self, alarm: Alarm) -> None:
         log_level = logging.WARNING if alarm.severity != Severity.INFO else logging.INFO
@@ -170,12 +203,62 @@ class Alarms:
             )
         )
 
-    def list(self, limit: int = 100, include_cleared: bool = True) -> list[dict[str, Any]]:
-        where = "" if include_cleared else "WHERE cleared_at IS NULL"
+    def list(
+        self, limit: int = 100, include_cleared: bool = True, include_acknowledged: bool = True
+    ) -> list[dict[str, Any]]:
+        """Newest (most recently seen) first."""
+        conditions = []
+        if not include_cleared:
+            conditions.append("cleared_at IS NULL")
+        if not include_acknowledged:
+            conditions.append("acknowledged_at IS NULL")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self.db.query(
             f"SELECT * FROM alarms {where} ORDER BY last_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [
-            {**dict(r), "params": json.loads(r["params"]), "cleared": r["cleared_at"] is not None}
+            {
+                **dict(r),
+                "params": json.loads(r["params"]),
+                "cleared": r["cleared_at"] is not None,
+                "acknowledged": r["acknowledged_at"] is not None,
+            }
             for r in rows
         ]
+
+    def acknowledge(self, ids: Iterable[int], by: str = SYSTEM_OPERATOR) -> Acknowledged:
+        """Mark alarms as seen by ``by`` (the principal's name).
+
+        All or nothing: with an unknown id nothing is acknowledged, so a typo in a list never
+        leaves the operator guessing which ones went through. Acknowledging twice keeps the
+        first acknowledgement (who saw it first, and when).
+        """
+        wanted = sorted(set(ids))
+
+        def apply(conn: sqlite3.Connection) -> Acknowledged:
+            found = {
+                int(r[0]): r[1]
+                for r in conn.execute(
+                    f"SELECT id, acknowledged_at FROM alarms WHERE id IN"
+                    f" ({','.join('?' * len(wanted))})",
+                    wanted,
+                )
+            }
+            unknown = [i for i in wanted if i not in found]
+            if unknown:
+                listed = ", ".join(str(i) for i in unknown)
+                raise NotFound(
+                    f"No alarm with id {listed}; nothing was acknowledged.",
+                    "`mm alarms list --all` shows every alarm with its id.",
+                )
+            fresh = [i for i in wanted if found[i] is None]
+            conn.executemany(
+                "UPDATE alarms SET acknowledged_at = ?, acknowledged_by = ?"
+                " WHERE id = ? AND acknowledged_at IS NULL",
+                [(_now(), by, i) for i in fresh],
+            )
+            return {"acknowledged": fresh, "already": [i for i in wanted if i not in fresh]}
+
+        if not wanted:
+            return {"acknowledged": [], "already": []}
+        return self.db.write(apply)

@@ -19,6 +19,7 @@ from mm_engine.alarms import Alarm, Alarms, AlarmType, insert_alarm
 from mm_engine.db import Database
 from mm_engine.errors import InvalidSetting
 from mm_engine.paths import DataDir
+from mm_engine.secrets import SecretBox, SecretError, is_sealed
 
 EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
 
@@ -221,6 +222,7 @@ class Config:
         self.db = db
         self.data_dir = data_dir
         self.alarms = alarms
+        self.secrets = SecretBox(data_dir.keys)
         self._guards: dict[str, list[ChangeHook]] = {}
 
     def guard(self, key: str, hook: ChangeHook) -> None:
@@ -234,7 +236,40 @@ class Config:
         setting = SETTINGS[key]
         row = self.db.query_one("SELECT value FROM config WHERE key = ?", (key,))
         raw = row["value"] if row else setting.default(self.data_dir)
-        return setting.parse(raw)
+        return setting.parse(self._unseal(key, raw))
+
+    def _unseal(self, key: str, raw: str) -> str:
+        if SETTINGS[key].secret and is_sealed(raw):
+            try:
+                return self.secrets.open(raw, context=f"config:{key}")
+            except SecretError as exc:
+                raise SecretError(
+                    exc.message, f"{exc.hint} To set it again: `mm config set {key} ...`."
+                ) from None
+        return raw
+
+    def _seal(self, key: str, value: str) -> str:
+        # an empty secret stays empty: "no password" is not worth hiding, and shows as unset
+        return self.secrets.seal(value, context=f"config:{key}") if value else value
+
+    def seal_stored_secrets(self) -> int:
+        """Seal secrets that an older mm stored in clear; returns how many were sealed."""
+        keys = [k for k, s in SETTINGS.items() if s.secret]
+        marks = ",".join("?" * len(keys))
+        rows = self.db.query(f"SELECT key, value FROM config WHERE key IN ({marks})", keys)
+        clear = {r["key"]: r["value"] for r in rows if r["value"] and not is_sealed(r["value"])}
+        if not clear:
+            return 0
+        sealed = {k: self._seal(k, v) for k, v in clear.items()}
+
+        def apply(conn: sqlite3.Connection) -> None:
+            for k, v in sealed.items():
+                conn.execute(
+                    "UPDATE config SET value = ? WHERE key = ? AND value = ?", (v, k, clear[k])
+                )
+
+        self.db.write(apply)
+        return len(sealed)
 
     def path(self, key: str) -> Path:
         return Path(str(self.get(key)))
@@ -276,12 +311,18 @@ class Config:
             raise InvalidSetting(key, str(exc)) from None
         stored = "yes" if value is True else "no" if value is False else str(value)
         shown = "********" if setting.secret else stored
+        if setting.secret:
+            stored = self._seal(key, stored)
 
         def apply(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
-            old = setting.parse(row[0] if row else setting.default(self.data_dir))
-            for hook in self._guards.get(key, []) if guarded else []:
-                hook(conn, key, old, value)
+            hooks = self._guards.get(key, []) if guarded else []
+            if hooks:
+                # only decrypted when a guard asks: re-setting a secret whose key was lost works
+                row = conn.execute("SELECT value FROM config WHERE key = ?", (key,)).fetchone()
+                raw = row[0] if row else setting.default(self.data_dir)
+                old = setting.parse(self._unseal(key, raw))
+                for hook in hooks:
+                    hook(conn, key, old, value)
             conn.execute(
                 "INSERT INTO config (key, value, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"

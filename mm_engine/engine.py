@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from mm_engine.alarms import Alarms
+from mm_engine.audit import Audit
 from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
 from mm_engine.db import Database
+from mm_engine.mailer import Mail
 from mm_engine.paths import DataDir
 from mm_engine.signing import Signer
 from mm_engine.storage import LocalStore
 from mm_engine.storage_move import StorageMove, refuse_path_change_with_recordings
+from mm_engine.users import Users
 
 
 class Engine:
@@ -25,9 +28,13 @@ class Engine:
         self.db = Database(self.data_dir.db)
         self.alarms = Alarms(self.db)
         self.config = Config(self.db, self.data_dir, self.alarms)
+        self.config.seal_stored_secrets()
+        self.mail = Mail(self.config)
         self.signer = Signer(self.data_dir.keys)
         self.catalogue = Catalogue(self.db, self.signer, self.store)
         self.storage_move = StorageMove(self.db, self.config)
+        self.audit = Audit(self.db, self.config)
+        self.users = Users(self.db, self.audit, self.alarms)
         self.config.guard("call_storage_path", refuse_path_change_with_recordings)
 
     def store(self) -> LocalStore:

@@ -18,6 +18,7 @@ from mm_engine.ingest.pipeline import Pipeline, Result
 from mm_engine.ingest.quarantine import quarantine
 from mm_engine.ingest.watcher import HandoverWatcher
 from mm_engine.lock import EngineLock
+from mm_engine.mailer import MailSender
 from mm_engine.retention import Retention
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Service:
             sweep_sidecar=lambda path, now: self.pipeline().sweep_sidecar(path, now),
         )
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.mail_sender = MailSender(engine.db, engine.mail, engine.alarms)
         self._started = False
 
     def pipeline(self) -> Pipeline:
@@ -68,6 +70,7 @@ class Service:
         self.lock.acquire()
         try:
             engine = self.engine
+            self.mail_sender.start()
             stale = engine.store().remove_stale_temps()
             if stale:
                 log.info("removed %d partial files left by an interrupted ingest", stale)
@@ -87,6 +90,14 @@ class Service:
                 coalesce=True,
             )
             self.scheduler.add_job(
+                self._safe(engine.audit.prune),
+                "cron",
+                hour=2,
+                minute=45,
+                id="audit-prune",
+                coalesce=True,
+            )
+            self.scheduler.add_job(
                 self._safe(self.retention.ensure_free_space),
                 "interval",
                 seconds=SPACE_CHECK_SECONDS,
@@ -102,6 +113,7 @@ class Service:
                 engine.config.path("handover_folder"),
             )
         except BaseException:
+            self.mail_sender.stop()
             self.lock.release()
             raise
 
@@ -132,6 +144,7 @@ class Service:
             time=self._now(),
             dedupe=f"stop:{time.time_ns()}",
         )
+        self.mail_sender.stop()  # sends the shutdown mail if the server answers within seconds
         self.lock.release()
         log.info("engine stopped")
 

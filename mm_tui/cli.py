@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mm_tui import cli_config, cli_recordings, cli_storage
+from mm_tui import cli_alarms, cli_audit, cli_config, cli_recordings, cli_storage, cli_users
 from mm_tui.context import set_home
 
 app = typer.Typer(
@@ -17,9 +17,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+app.add_typer(cli_alarms.app, name="alarms")
+app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_config.app, name="config")
 app.add_typer(cli_recordings.app, name="recordings")
 app.add_typer(cli_storage.app, name="storage")
+app.add_typer(cli_users.app, name="users")
 
 
 @app.callback()

@@ -20,6 +20,8 @@ ENGINE_MODULES = [
     "mm_engine.ingest.pipeline",
     "mm_engine.ingest.watcher",
     "mm_engine.retention",
+    "mm_engine.users",
+    "mm_engine.audit",
 ]
 
 

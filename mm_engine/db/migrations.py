@@ -152,7 +152,90 @@ def _002_search_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
-STEPS: list[Step] = [_001_core, _002_search_indexes]
+def _003_alarm_ack_and_outbox(conn: sqlite3.Connection) -> None:
+    """Acknowledgement of alarms, and a durable outbox for alarm e-mails.
+
+    Mails live in the database, not in the memory of the process that raised the alarm, so a
+    mail raised by a CLI command, or just before a crash, is still sent by the service.
+    """
+    run_script(
+        conn,
+        """
+        ALTER TABLE alarms ADD COLUMN acknowledged_at TEXT;
+        ALTER TABLE alarms ADD COLUMN acknowledged_by TEXT;
+        CREATE INDEX alarms_open ON alarms (acknowledged_at, last_at);
+
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY,
+            alarm_id        INTEGER REFERENCES alarms (id) ON DELETE SET NULL,
+            recipients      TEXT NOT NULL,             -- ';'-joined, as smtp_to was then
+            subject         TEXT NOT NULL,
+            body            TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,                      -- NULL once sent or given up
+            sent_at         TEXT,
+            failed_at       TEXT,                      -- given up: retries exhausted or refused
+            last_error      TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+        """,
+    )
+
+
+def _004_users_audit(conn: sqlite3.Connection) -> None:
+    """Accounts with their F12 rights, and the hash-chained audit trail (mm_engine/audit.py).
+
+    Audit ids use AUTOINCREMENT so an id is never reused: the chain's ids are consecutive and
+    a gap (or a sequence ahead of the last row) shows that events were removed.
+    ``audit_anchor`` remembers the last event retention removed, where the chain now starts.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE users (
+            id             INTEGER PRIMARY KEY,
+            name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role           TEXT NOT NULL
+                           CHECK (role IN ('administrator','standard','end_user')),
+            password_hash  TEXT NOT NULL,              -- scrypt$n$r$p$salt$key
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            last_login_at  TEXT,
+            failed_logins  INTEGER NOT NULL DEFAULT 0,
+            locked_until   TEXT,
+            replay_enabled INTEGER NOT NULL DEFAULT 0,
+            replay_scope   TEXT NOT NULL DEFAULT 'mine' CHECK (replay_scope IN ('all','mine')),
+            extension      TEXT NOT NULL DEFAULT '',
+            groups         TEXT NOT NULL DEFAULT '',   -- ';'-joined hunt group names
+            others         TEXT NOT NULL DEFAULT '',   -- ';'-joined numbers, <= 128 chars
+            download       INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE audit (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            at        TEXT NOT NULL,                   -- UTC, fixed-width ISO 8601
+            user      TEXT NOT NULL,
+            action    TEXT NOT NULL,
+            details   TEXT NOT NULL DEFAULT '{}',      -- canonical JSON
+            prev_hash TEXT NOT NULL,
+            hash      TEXT NOT NULL
+        );
+        CREATE INDEX audit_at ON audit (at);
+        CREATE INDEX audit_action ON audit (action, id);
+
+        CREATE TABLE audit_anchor (
+            id               INTEGER PRIMARY KEY CHECK (id = 1),
+            last_pruned_id   INTEGER NOT NULL,
+            last_pruned_hash TEXT NOT NULL,
+            pruned_total     INTEGER NOT NULL,
+            pruned_at        TEXT NOT NULL
+        );
+        """,
+    )
+
+
+STEPS: list[Step] = [_001_core, _002_search_indexes, _003_alarm_ack_and_outbox, _004_users_audit]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,104 @@
+"""`mm alarms`: the alarm list (seed F35), acknowledgement, and a test of the e-mail settings."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from mm_tui.context import open_engine
+from mm_tui.output import command, print_json, print_table
+
+app = typer.Typer(help="List and acknowledge alarms; test alarm e-mail.", no_args_is_help=True)
+
+# The scripting contract: these keys only ever gain company, never change.
+FIELDS = (
+    "id",
+    "type",
+    "severity",
+    "message",
+    "count",
+    "raised_at",
+    "last_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "cleared_at",
+)
+
+
+def public(alarm: dict[str, Any]) -> dict[str, Any]:
+    return {k: alarm.get(k) for k in FIELDS}
+
+
+@app.command("list")
+@command
+def list_(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include acknowledged alarms as well.")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10_000, help="At most this many alarms.")
+    ] = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Alarms not yet acknowledged, most recently seen first (--all: every alarm)."""
+    with open_engine() as engine:
+        rows = [public(a) for a in engine.alarms.list(limit, include_acknowledged=all_)]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        sys.stderr.write("No alarms.\n" if all_ else "No unacknowledged alarms.\n")
+        return
+    columns = [
+        ("id", "ID"),
+        ("last_at", "DATE"),
+        ("severity", "SEVERITY"),
+        ("type", "TYPE"),
+        ("count", "COUNT"),
+        ("message", "DESCRIPTION"),
+    ]
+    if all_:
+        columns.append(("acknowledged_by", "ACKNOWLEDGED BY"))
+    print_table(rows, columns)
+
+
+@app.command("ack")
+@command
+def ack(
+    ids: Annotated[list[int], typer.Argument(help="Alarm ids, as `mm alarms list` shows them.")],
+) -> None:
+    """Acknowledge alarms; a repeat after this starts a new alarm (and a new e-mail)."""
+    with open_engine() as engine:
+        result = engine.alarms.acknowledge(ids)
+    done, already = result["acknowledged"], result["already"]
+    if done:
+        typer.echo(f"Acknowledged {len(done)} alarm(s): {', '.join(map(str, done))}")
+    if already:
+        typer.echo(f"Already acknowledged: {', '.join(map(str, already))}")
+
+
+@app.command("test-email")
+@command
+def test_email(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Send a test e-mail now with the SMTP settings and show the server's answer."""
+    with open_engine() as engine:
+        settings = engine.mail.settings()
+        delivery = engine.mail.test_email()
+    if json_out:
+        print_json(
+            {
+                "sent": True,
+                "reply": delivery.reply,
+                "server": f"{settings.server}:{settings.port}",
+                "recipients": list(settings.recipients),
+            }
+        )
+    else:
+        typer.echo(
+            f"Sent a test e-mail to {', '.join(settings.recipients)} via "
+            f"{settings.server}:{settings.port}; the server answered: {delivery.reply}"
+        )

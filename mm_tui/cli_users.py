@@ -1,0 +1,176 @@
+"""`mm users`: accounts, roles and end-user rights (seed F11, F12).
+
+Passwords are read from a terminal prompt or one line of stdin, never from the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from mm_engine.errors import Refused
+from mm_engine.principal import SYSTEM
+from mm_engine.users import UserChange, UserInfo
+from mm_tui.context import open_engine
+from mm_tui.output import command, print_json, print_table
+from mm_tui.prompt import read_new_password
+
+app = typer.Typer(help="Add, change and remove user accounts.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="User name (case is ignored).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+TABLE_COLUMNS = [
+    ("name", "NAME"),
+    ("role", "ROLE"),
+    ("replay_enabled", "REPLAY"),
+    ("replay_scope", "SCOPE"),
+    ("extension", "EXTENSION"),
+    ("groups", "GROUPS"),
+    ("others", "OTHERS"),
+    ("download", "DOWNLOAD"),
+    ("locked", "LOCKED"),
+    ("last_login_at", "LAST LOGIN"),
+]
+
+
+def _print_user(user: UserInfo, json_out: bool) -> None:
+    data = user.to_dict()
+    if json_out:
+        print_json(data)
+        return
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        sys.stdout.write(f"{key.ljust(width)}  {_text(value)}\n")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+@app.command("add")
+@command
+def add(
+    name: NameArg,
+    role: Annotated[
+        str, typer.Option("--role", help="administrator, standard or end-user.", show_default=False)
+    ],
+) -> None:
+    """Create an account; the password is prompted twice, or read as one line from stdin."""
+    password = read_new_password()
+    with open_engine() as engine:
+        user = engine.users.add(SYSTEM, name, role, password)
+    sys.stderr.write(f"Added {user.role.label} {user.name}.\n")
+
+
+@app.command("list")
+@command
+def list_(json_out: JsonOpt = False) -> None:
+    """Every account with its role, rights and lock state."""
+    with open_engine() as engine:
+        users = [u.to_dict() for u in engine.users.list(SYSTEM)]
+    if json_out:
+        print_json(users)
+    elif users:
+        print_table(users, TABLE_COLUMNS)
+    else:
+        sys.stderr.write("No users yet: add one with `mm users add NAME --role administrator`.\n")
+
+
+@app.command("show")
+@command
+def show(name: NameArg, json_out: JsonOpt = False) -> None:
+    """One account in full (never its password)."""
+    with open_engine() as engine:
+        user = engine.users.get(SYSTEM, name)
+    _print_user(user, json_out)
+
+
+@app.command("set")
+@command
+def set_(
+    name: NameArg,
+    role: Annotated[
+        str | None, typer.Option("--role", help="administrator, standard or end-user.")
+    ] = None,
+    replay: Annotated[
+        bool | None, typer.Option("--replay/--no-replay", help="End user may replay recordings.")
+    ] = None,
+    scope: Annotated[
+        str | None,
+        typer.Option("--scope", help="all, or mine (recordings of their own extension)."),
+    ] = None,
+    extension: Annotated[
+        str | None, typer.Option("--extension", help="The user's own extension ('' clears).")
+    ] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option("--groups", help="Hunt groups whose recordings they may replay: 'a;b'."),
+    ] = None,
+    others: Annotated[
+        str | None,
+        typer.Option(
+            "--others",
+            help="Further line numbers, account codes, extensions: '201;202' (≤ 128 chars).",
+        ),
+    ] = None,
+    download: Annotated[
+        bool | None, typer.Option("--download/--no-download", help="May download recordings.")
+    ] = None,
+    unlock: Annotated[
+        bool, typer.Option("--unlock", help="Lift a lock left by failed logins.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Change an account's role or end-user rights; prints the account as it now is."""
+    change = UserChange(
+        role=role,
+        replay_enabled=replay,
+        replay_scope=scope,
+        extension=extension,
+        groups=groups,
+        others=others,
+        download=download,
+        unlock=unlock,
+    )
+    with open_engine() as engine:
+        user = engine.users.set(SYSTEM, name, change)
+    _print_user(user, json_out)
+
+
+@app.command("passwd")
+@command
+def passwd(name: NameArg) -> None:
+    """Set a new password (prompted twice, or one line from stdin)."""
+    password = read_new_password("New password")
+    with open_engine() as engine:
+        engine.users.passwd(SYSTEM, name, password)
+    sys.stderr.write(f"Password changed for {name}.\n")
+
+
+@app.command("remove")
+@command
+def remove(
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Remove without asking.")] = False,
+) -> None:
+    """Remove an account. The last administrator cannot be removed."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Refused(
+                "Not removing without confirmation: no terminal to ask on.",
+                "Pass --yes to remove from a script.",
+            )
+        if not typer.confirm(f"Remove user {name}?", err=True):
+            raise Refused("Nothing removed.")
+    with open_engine() as engine:
+        engine.users.remove(SYSTEM, name)
+    sys.stderr.write(f"Removed {name}.\n")

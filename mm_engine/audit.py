@@ -53,6 +53,10 @@ class AuditAction(StrEnum):
     DELETE = "delete"
     CONFIGURATION = "configuration"
     USER = "user"
+    # refused attempts (and a few successes) of operations outside F31's list
+    VERIFY = "verify"
+    ALARM = "alarm"
+    AUDIT = "audit"
 
     @classmethod
     def parse(cls, text: str) -> AuditAction:

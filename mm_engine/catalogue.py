@@ -18,11 +18,13 @@ from mm_engine.search import (
     COLUMNS,
     LengthFilter,
     Page,
+    Scope,
     SearchQuery,
     compile_query,
     parse_length,
     run_count,
     run_page,
+    scope_test_sql,
 )
 from mm_engine.signing import Signer, sha256_file
 from mm_engine.storage import LocalStore
@@ -32,6 +34,7 @@ __all__ = [
     "LengthFilter",
     "NewRecording",
     "Page",
+    "Scope",
     "SearchQuery",
     "VerifyResult",
     "parse_length",
@@ -211,6 +214,25 @@ class Catalogue:
         if row is None:
             raise NotFound(f"Recording {id} does not exist.", "Search to find its id.")
         return recording_from_row(row)
+
+    def in_scope(self, ids: Iterable[int], scope: Scope) -> set[int]:
+        """Which of ``ids`` lie in ``scope``: the very condition searches use, so "may I see
+        this one" and "does my search show it" can never disagree."""
+        wanted = _id_list(ids)
+        test, test_params = scope_test_sql(scope)
+        inside: set[int] = set()
+        with self.db.read() as conn:
+            for start in range(0, len(wanted), BATCH):
+                chunk = wanted[start : start + BATCH]
+                marks = ",".join("?" * len(chunk))
+                inside.update(
+                    int(row[0])
+                    for row in conn.execute(
+                        f"SELECT r.id FROM recordings r WHERE r.id IN ({marks}) AND {test}",
+                        [*chunk, *test_params],
+                    )
+                )
+        return inside
 
     def get_many(self, ids: Iterable[int]) -> list[Recording]:
         """The recordings in the order asked; NotFound names every id that does not exist."""

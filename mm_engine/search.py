@@ -121,6 +121,23 @@ def split_values(values: list[str] | str | None) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The recordings an end user may see (F12), as a condition the search runs in SQL.
+
+    ``values`` (their own extension and the "others" list) match a party, an agent or the
+    owner; ``groups`` match the owner of hunt-group recordings. Matching ignores case, as the
+    exact party filters do. Enforced in SQL rather than by filtering pages, so a page is
+    always full and paging stays correct. An empty scope matches nothing.
+    """
+
+    values: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def describe(self) -> dict[str, list[str]]:
+        return {"values": sorted(self.values), "groups": sorted(self.groups)}
+
+
 @dataclass
 class SearchQuery:
     """One search: the search box (ANY of ``terms``) narrowed by every filter given."""
@@ -139,6 +156,7 @@ class SearchQuery:
     descending: bool = True
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
+    scope: Scope | None = None  # None: every recording
 
 
 @dataclass(frozen=True)
@@ -151,10 +169,13 @@ class Page:
 class Source:
     """A set of recording ids the planner cannot size: an FTS match or one exact member."""
 
-    kind: str  # "fts" or "party" / "agent"
+    kind: str  # "fts", "party" / "agent", or "scope"
     value: str
+    scope: Scope | None = None  # for "scope"
 
     def ids_sql(self) -> tuple[str, list[Any]]:
+        if self.kind == "scope":
+            return _scope_ids_sql(self.scope or Scope())
         if self.kind == "fts":
             return (
                 "SELECT rowid AS id FROM recordings_fts WHERE recordings_fts MATCH ?",
@@ -168,6 +189,8 @@ class Source:
 
     def test_sql(self) -> tuple[str, list[Any]]:
         """A condition on ``r`` that holds when the row is in this set, for index walks."""
+        if self.kind == "scope":
+            return scope_test_sql(self.scope or Scope())
         if self.kind == "fts":
             # the "+" keeps the planner from driving from this set: we decided it is large
             return (
@@ -184,6 +207,56 @@ class Source:
         sql, params = self.ids_sql()
         row = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*params, cap]).fetchone()
         return int(row[0])
+
+
+def _marks(values: frozenset[str]) -> tuple[str, list[Any]]:
+    ordered = sorted(values)
+    return ",".join("?" * len(ordered)), list(ordered)
+
+
+def _scope_ids_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """The ids in ``scope``: each branch is one index lookup (members by value, owner)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if scope.values:
+        marks, values = _marks(scope.values)
+        parts.append(
+            "SELECT recording_id AS id FROM recording_members "
+            f"WHERE role IN ('party', 'agent') AND value IN ({marks})"
+        )
+        parts.append(f"SELECT id FROM recordings WHERE owner COLLATE NOCASE IN ({marks})")
+        params += values + values
+    if scope.groups:
+        marks, groups = _marks(scope.groups)
+        parts.append(
+            "SELECT id FROM recordings WHERE owner COLLATE NOCASE IN "
+            f"({marks}) AND owner_kind = 'hunt_group'"
+        )
+        params += groups
+    if not parts:
+        return "SELECT NULL AS id WHERE 0", []
+    return " UNION ".join(parts), params
+
+
+def scope_test_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """A condition on ``r`` that holds when the row is in ``scope`` (same rules as the ids)."""
+    tests: list[str] = []
+    params: list[Any] = []
+    if scope.values:
+        marks, values = _marks(scope.values)
+        tests.append(
+            "EXISTS (SELECT 1 FROM recording_members m WHERE m.recording_id = r.id "
+            f"AND m.role IN ('party', 'agent') AND m.value IN ({marks}))"
+        )
+        tests.append(f"r.owner COLLATE NOCASE IN ({marks})")
+        params += values + values
+    if scope.groups:
+        marks, groups = _marks(scope.groups)
+        tests.append(f"(r.owner_kind = 'hunt_group' AND r.owner COLLATE NOCASE IN ({marks}))")
+        params += groups
+    if not tests:
+        return "0", []
+    return f"({' OR '.join(tests)})", params
 
 
 @dataclass(frozen=True)
@@ -326,6 +399,9 @@ def compile_query(q: SearchQuery) -> Compiled:
                 seen.add(value.casefold())
                 sources.append(Source(role, _check_text(role, value)))
     described["members"] = [(s.kind, s.value) for s in sources if s.kind != "fts"]
+    if q.scope is not None:
+        sources.append(Source("scope", "", q.scope))
+        described["scope"] = q.scope.describe()
 
     for column, exact in (("target", q.target), ("skill", q.skill), ("call_id", q.call_id)):
         if exact is not None and exact.strip():

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mm_tui import cli_alarms, cli_audit, cli_config, cli_recordings, cli_storage, cli_users
-from mm_tui.context import set_home
+from mm_tui.context import set_home, set_user
 
 app = typer.Typer(
     help="mm: call-recording library manager.",
@@ -35,8 +35,18 @@ def root(
         Path | None,
         typer.Option("--home", envvar="MM_HOME", help="Data directory (default: see docs)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            envvar="MM_USER",
+            help="Act as this user; the password comes from MM_PASSWORD, a prompt or stdin. "
+            "Without it only the data directory's owner may run commands (as system operator).",
+        ),
+    ] = None,
 ) -> None:
     set_home(home)
+    set_user(user)
     if ctx.invoked_subcommand is not None:
         return
     from mm_tui.service_cmd import run_service

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mm_tui.context import open_engine
+from mm_tui.context import open_session
 from mm_tui.output import command, print_json, print_table
 
 app = typer.Typer(help="List and acknowledge alarms; test alarm e-mail.", no_args_is_help=True)
@@ -43,8 +43,8 @@ def list_(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Alarms not yet acknowledged, most recently seen first (--all: every alarm)."""
-    with open_engine() as engine:
-        rows = [public(a) for a in engine.alarms.list(limit, include_acknowledged=all_)]
+    with open_session() as session:
+        rows = [public(a) for a in session.alarms_list(limit, include_acknowledged=all_)]
     if json_out:
         print_json(rows)
         return
@@ -70,8 +70,8 @@ def ack(
     ids: Annotated[list[int], typer.Argument(help="Alarm ids, as `mm alarms list` shows them.")],
 ) -> None:
     """Acknowledge alarms; a repeat after this starts a new alarm (and a new e-mail)."""
-    with open_engine() as engine:
-        result = engine.alarms.acknowledge(ids)
+    with open_session() as session:
+        result = session.alarms_acknowledge(ids)
     done, already = result["acknowledged"], result["already"]
     if done:
         typer.echo(f"Acknowledged {len(done)} alarm(s): {', '.join(map(str, done))}")
@@ -85,9 +85,9 @@ def test_email(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Send a test e-mail now with the SMTP settings and show the server's answer."""
-    with open_engine() as engine:
-        settings = engine.mail.settings()
-        delivery = engine.mail.test_email()
+    with open_session() as session:
+        settings = session.mail_settings()
+        delivery = session.test_email()
     if json_out:
         print_json(
             {

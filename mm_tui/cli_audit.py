@@ -12,8 +12,9 @@ import typer
 
 from mm_engine.audit import DEFAULT_LIMIT, MAX_LIMIT, AuditAction, AuditEvent, AuditFilter
 from mm_engine.errors import Refused
+from mm_engine.session import Operation
 from mm_tui.cli_recordings import parse_time
-from mm_tui.context import open_engine
+from mm_tui.context import open_session
 from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_table
 from mm_tui.prompt import read_new_password
 
@@ -78,8 +79,8 @@ def list_(
 ) -> None:
     """Audit events, newest first, one page at a time."""
     filters = _filters(start, end, action, user)
-    with open_engine() as engine:
-        page = engine.audit.list(filters, limit=limit, cursor=cursor)
+    with open_session() as session:
+        page = session.audit_list(filters, limit=limit, cursor=cursor)
     if json_out:
         print_json([e.to_dict() for e in page.items])
     elif page.items:
@@ -103,8 +104,8 @@ def list_(
 @command
 def verify(json_out: JsonOpt = False) -> None:
     """Check the hash chain; exit 1 and name the first broken event if rows were tampered with."""
-    with open_engine() as engine:
-        report = engine.audit.verify()
+    with open_session() as session:
+        report = session.audit_verify()
     if json_out:
         print_json(report.to_dict())
     elif report.ok:
@@ -134,7 +135,9 @@ def export(
     filters = _filters(start, end, action, user)
     if file.exists() and not force:
         raise Refused(f"{file} exists.", "Pass --force to replace it, or choose another name.")
-    password = read_new_password("Export password")
-    with open_engine() as engine:
-        count = engine.audit.export(file, password, filters)
+    with open_session() as session:
+        # checked before asking for the password, which would otherwise be asked for nothing
+        session.require(Operation.AUDIT_EXPORT, file=str(file))
+        password = read_new_password("Export password")
+        count = session.audit_export(file, password, filters)
     sys.stderr.write(f"Exported {count} event(s) to {file}.\n")

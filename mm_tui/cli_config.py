@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mm_tui.context import open_engine
+from mm_tui.context import open_session
 from mm_tui.output import command, print_json, print_table
 
 app = typer.Typer(help="Show and change configuration settings.", no_args_is_help=True)
@@ -19,8 +19,8 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Every setting with its value and where it came from (default or set)."""
-    with open_engine() as engine:
-        rows = engine.config.show()
+    with open_session() as session:
+        rows = session.config_show()
     if json_out:
         print_json(rows)
     else:
@@ -39,7 +39,7 @@ def set_(
     """
     if value == "-":
         value = sys.stdin.readline().rstrip("\r\n")
-    with open_engine() as engine:
-        engine.config.set(key, value)
-        shown = next(r for r in engine.config.show() if r["key"] == key)["value"]
+    with open_session() as session:
+        session.config_set(key, value)
+        shown = next(r for r in session.config_show() if r["key"] == key)["value"]
     typer.echo(f"{key} = {shown}")

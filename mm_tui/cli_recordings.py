@@ -16,9 +16,10 @@ import typer
 
 from mm_engine.catalogue import SearchQuery, VerifyResult, parse_length
 from mm_engine.domain import Recording, Verification
-from mm_engine.errors import InvalidInput, NotFound, Refused
+from mm_engine.errors import InvalidInput, Refused
 from mm_engine.search import DEFAULT_LIMIT, MAX_LIMIT, SORT_COLUMNS, split_values
-from mm_tui.context import open_engine
+from mm_engine.session import Operation
+from mm_tui.context import open_session
 from mm_tui.output import EXIT_FAILED, EXIT_USAGE, command, fail, print_json, print_table
 
 app = typer.Typer(help="Search, show, verify and delete recordings.", no_args_is_help=True)
@@ -164,9 +165,9 @@ def search(
         limit=limit,
         cursor=cursor,
     )
-    with open_engine() as engine:
-        page = engine.catalogue.search(query)
-        root = str(engine.store().root)
+    with open_session() as session:
+        page = session.search(query)
+        root = str(session.call_storage_root())
     if json_out:
         print_json([rec.to_dict(root) for rec in page.items])
     elif page.items:
@@ -184,9 +185,9 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Every catalogued detail of one recording."""
-    with open_engine() as engine:
-        rec = engine.catalogue.get(recording_id)
-        data = rec.to_dict(str(engine.store().root))
+    with open_session() as session:
+        rec = session.get(recording_id)
+        data = rec.to_dict(str(session.call_storage_root()))
     if json_out:
         print_json(data)
         return
@@ -243,8 +244,8 @@ def verify(
                 unverifiable.append(result.id)
             yield result.to_dict()
 
-    with open_engine() as engine:
-        results = engine.catalogue.iter_verify(None if all_ else ids, _Progress())
+    with open_session() as session:
+        results = session.iter_verify(None if all_ else ids, _Progress())
         if json_out:
             _stream_json_array(note(results))
         elif ids:
@@ -276,17 +277,15 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
 ) -> None:
     """Delete recordings: their audio files and catalogue entries. This cannot be undone."""
-    with open_engine() as engine:
+    with open_session() as session:
+        session.require(Operation.DELETE, ids=list(ids)[:100])
         if not yes:
             if not sys.stdin.isatty():
                 raise Refused(
                     "Not deleting without confirmation: no terminal to ask on.",
                     "Pass --yes to delete from a script.",
                 )
-            try:
-                recs = engine.catalogue.get_many(ids)
-            except NotFound as exc:
-                raise Refused(f"Cannot delete: {exc.message}", "Nothing was deleted.") from None
+            recs = session.preview_delete(ids)
             for rec in recs:
                 d = rec.details
                 sys.stderr.write(
@@ -298,5 +297,5 @@ def delete(
                 err=True,
             ):
                 raise Refused("Nothing deleted.")
-        deleted = engine.catalogue.delete(ids)
+        deleted = session.delete(ids)
     sys.stdout.write(f"Deleted {len(deleted)} recording(s): {', '.join(str(i) for i in deleted)}\n")

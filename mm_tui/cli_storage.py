@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from mm_engine.lock import EngineLock
-from mm_tui.context import open_engine
+from mm_engine.session import Operation
+from mm_tui.context import open_session
 from mm_tui.output import command, print_json
 
 app = typer.Typer(help="Manage the call storage tree.", no_args_is_help=True)
@@ -25,8 +26,9 @@ def move(
     Resumable: if interrupted, run the same command again. The service must be stopped,
     so no recording arrives in the old tree meanwhile.
     """
-    with open_engine() as engine:
-        lock = EngineLock(engine.data_dir.lock)
+    with open_session() as session:
+        session.require(Operation.STORAGE_MOVE, to=new_path)
+        lock = EngineLock(session.engine.data_dir.lock)
         lock.acquire()
         try:
 
@@ -34,7 +36,7 @@ def move(
                 if not json_out and sys.stderr.isatty():
                     sys.stderr.write(f"\rcopied {done}/{total}")
 
-            result = engine.storage_move.run(new_path, progress)
+            result = session.storage_move(new_path, progress)
         finally:
             lock.release()
     if json_out:

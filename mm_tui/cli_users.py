@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from mm_engine.errors import Refused
-from mm_engine.principal import SYSTEM
+from mm_engine.session import Operation
 from mm_engine.users import UserChange, UserInfo
-from mm_tui.context import open_engine
+from mm_tui.context import open_session
 from mm_tui.output import command, print_json, print_table
 from mm_tui.prompt import read_new_password
 
@@ -65,9 +65,10 @@ def add(
     ],
 ) -> None:
     """Create an account; the password is prompted twice, or read as one line from stdin."""
-    password = read_new_password()
-    with open_engine() as engine:
-        user = engine.users.add(SYSTEM, name, role, password)
+    with open_session() as session:
+        session.require(Operation.USERS_MANAGE, op="add", name=name)
+        password = read_new_password()
+        user = session.users_add(name, role, password)
     sys.stderr.write(f"Added {user.role.label} {user.name}.\n")
 
 
@@ -75,8 +76,8 @@ def add(
 @command
 def list_(json_out: JsonOpt = False) -> None:
     """Every account with its role, rights and lock state."""
-    with open_engine() as engine:
-        users = [u.to_dict() for u in engine.users.list(SYSTEM)]
+    with open_session() as session:
+        users = [u.to_dict() for u in session.users_list()]
     if json_out:
         print_json(users)
     elif users:
@@ -89,8 +90,8 @@ def list_(json_out: JsonOpt = False) -> None:
 @command
 def show(name: NameArg, json_out: JsonOpt = False) -> None:
     """One account in full (never its password)."""
-    with open_engine() as engine:
-        user = engine.users.get(SYSTEM, name)
+    with open_session() as session:
+        user = session.users_show(name)
     _print_user(user, json_out)
 
 
@@ -141,8 +142,8 @@ def set_(
         download=download,
         unlock=unlock,
     )
-    with open_engine() as engine:
-        user = engine.users.set(SYSTEM, name, change)
+    with open_session() as session:
+        user = session.users_set(name, change)
     _print_user(user, json_out)
 
 
@@ -150,9 +151,10 @@ def set_(
 @command
 def passwd(name: NameArg) -> None:
     """Set a new password (prompted twice, or one line from stdin)."""
-    password = read_new_password("New password")
-    with open_engine() as engine:
-        engine.users.passwd(SYSTEM, name, password)
+    with open_session() as session:
+        session.check_passwd(name)
+        password = read_new_password("New password")
+        session.users_passwd(name, password)
     sys.stderr.write(f"Password changed for {name}.\n")
 
 
@@ -163,14 +165,15 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", help="Remove without asking.")] = False,
 ) -> None:
     """Remove an account. The last administrator cannot be removed."""
-    if not yes:
-        if not sys.stdin.isatty():
-            raise Refused(
-                "Not removing without confirmation: no terminal to ask on.",
-                "Pass --yes to remove from a script.",
-            )
-        if not typer.confirm(f"Remove user {name}?", err=True):
-            raise Refused("Nothing removed.")
-    with open_engine() as engine:
-        engine.users.remove(SYSTEM, name)
+    with open_session() as session:
+        session.require(Operation.USERS_MANAGE, op="remove", name=name)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise Refused(
+                    "Not removing without confirmation: no terminal to ask on.",
+                    "Pass --yes to remove from a script.",
+                )
+            if not typer.confirm(f"Remove user {name}?", err=True):
+                raise Refused("Nothing removed.")
+        session.users_remove(name)
     sys.stderr.write(f"Removed {name}.\n")

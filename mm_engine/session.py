@@ -1,0 +1,452 @@
+"""Who may do what (seed F11, F12; DESIGN.md section 6): the one permission-checked way in.
+
+Every user-facing operation goes through a :class:`Session` made for a principal; the session
+checks the principal's rights, audits what F31 asks for (and every refusal), and then calls
+the engine's services. The services themselves stay unchecked on purpose: the engine's own
+jobs (ingest, retention, a storage move's internals) act as the system and must not be
+refused, and a second check in each service would only be a second place to get it wrong.
+
+Front ends may call :func:`allowed` to hide what would be refused; the session still decides.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+from mm_engine.audit import AuditAction, AuditFilter, AuditPage, VerifyReport
+from mm_engine.catalogue import Page, Scope, SearchQuery, VerifyResult
+from mm_engine.config import SETTINGS
+from mm_engine.domain import Recording
+from mm_engine.engine import Engine
+from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
+from mm_engine.mailer import SMTP_TIMEOUT, Delivery, SmtpSettings
+from mm_engine.principal import Principal, ReplayScope, Rights, Role
+from mm_engine.search import split_values
+from mm_engine.users import UserChange, UserInfo
+
+# F12: "self-service search shows at most 100 results".
+END_USER_MAX_RESULTS = 100
+
+Progress = Callable[[int, int], None]
+
+
+class Operation(StrEnum):
+    """Everything a person can ask for, each with the roles that may (see :data:`RULES`)."""
+
+    SEARCH = "search recordings"
+    REPLAY = "play recordings"
+    DOWNLOAD = "download recordings"
+    VERIFY = "verify recordings"
+    DELETE = "delete recordings"
+    CONFIG_VIEW = "view the configuration"
+    CONFIG_CHANGE = "change the configuration"
+    ALARMS_VIEW = "view alarms"
+    ALARMS_MANAGE = "acknowledge alarms or send test e-mail"
+    AUDIT_VIEW = "view the audit trail"
+    AUDIT_EXPORT = "export the audit trail"
+    USERS_MANAGE = "manage other users' accounts"
+    STORAGE_MOVE = "move the call storage"
+
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.ADMINISTRATOR, Role.STANDARD})
+_ADMIN = frozenset({Role.ADMINISTRATOR})
+
+# Role -> operation, as docs/cli.md tabulates it. End users also need their F12 rights
+# (replay enabled, download right) and see only their scope; their own account (show,
+# password) is open to every role and not listed here.
+RULES: dict[Operation, frozenset[Role]] = {
+    Operation.SEARCH: _ALL,
+    Operation.REPLAY: _ALL,
+    Operation.DOWNLOAD: _ALL,
+    Operation.VERIFY: _ALL,
+    Operation.DELETE: _ADMIN,
+    # standard users view configuration and alarms (F11 "sees other menus") but change
+    # nothing; the audit trail is for administrators only (F32, and issue 3's `mm audit list`)
+    Operation.CONFIG_VIEW: _STAFF,
+    Operation.CONFIG_CHANGE: _ADMIN,
+    Operation.ALARMS_VIEW: _STAFF,
+    Operation.ALARMS_MANAGE: _ADMIN,
+    Operation.AUDIT_VIEW: _ADMIN,
+    Operation.AUDIT_EXPORT: _ADMIN,
+    Operation.USERS_MANAGE: _ADMIN,
+    Operation.STORAGE_MOVE: _ADMIN,
+}
+
+# What a refusal of each operation is filed under in the audit trail.
+AUDIT_ACTION: dict[Operation, AuditAction] = {
+    Operation.SEARCH: AuditAction.SEARCH,
+    Operation.REPLAY: AuditAction.REPLAY,
+    Operation.DOWNLOAD: AuditAction.DOWNLOAD,
+    Operation.VERIFY: AuditAction.VERIFY,
+    Operation.DELETE: AuditAction.DELETE,
+    Operation.CONFIG_VIEW: AuditAction.CONFIGURATION,
+    Operation.CONFIG_CHANGE: AuditAction.CONFIGURATION,
+    Operation.ALARMS_VIEW: AuditAction.ALARM,
+    Operation.ALARMS_MANAGE: AuditAction.ALARM,
+    Operation.AUDIT_VIEW: AuditAction.AUDIT,
+    Operation.AUDIT_EXPORT: AuditAction.AUDIT,
+    Operation.USERS_MANAGE: AuditAction.USER,
+    Operation.STORAGE_MOVE: AuditAction.CONFIGURATION,
+}
+
+_RECORDING_OPS = frozenset(
+    {Operation.SEARCH, Operation.REPLAY, Operation.DOWNLOAD, Operation.VERIFY}
+)
+
+
+def refusal_reason(principal: Principal, op: Operation) -> str | None:
+    """Why ``principal`` may not do ``op`` at all, or None if they may (scope aside)."""
+    if principal.role not in RULES[op]:
+        roles = " and ".join(sorted(r.label + "s" for r in RULES[op]))
+        return f"only {roles} may"
+    if principal.role is Role.END_USER and op in _RECORDING_OPS:
+        if not principal.rights.replay_enabled:
+            return "replay is not enabled for this account"
+        if op is Operation.DOWNLOAD and not principal.rights.download:
+            return "this account has no download right"
+    return None
+
+
+def allowed(principal: Principal, op: Operation) -> bool:
+    """Whether a front end should offer ``op`` at all (the session decides anyway)."""
+    return refusal_reason(principal, op) is None
+
+
+def scope_of(principal: Principal) -> Scope | None:
+    """The recordings ``principal`` may see; None means all of them."""
+    if principal.role is not Role.END_USER:
+        return None
+    rights: Rights = principal.rights
+    if rights.replay_scope is ReplayScope.ALL:
+        return None
+    values = {v for v in (rights.extension, *rights.others) if v}
+    return Scope(frozenset(values), frozenset(g for g in rights.groups if g))
+
+
+_CAPPED = re.compile(r"^(\d{1,3})~(.*)$", re.DOTALL)
+
+
+def _describe(query: SearchQuery) -> dict[str, Any]:
+    """The search terms and filters, for the audit row (F31 "the search terms")."""
+    out: dict[str, Any] = {}
+    if terms := split_values(query.terms):
+        out["terms"] = terms
+    for name in ("start_from", "start_to"):
+        value = getattr(query, name)
+        if value is not None:
+            out[name] = value.isoformat()
+    if query.length is not None:
+        out["length"] = str(query.length)
+    if query.direction:
+        out["direction"] = str(query.direction)
+    for name in ("parties", "agents"):
+        if values := split_values(getattr(query, name)):
+            out[name] = values
+    for name in ("target", "skill", "call_id"):
+        if value := getattr(query, name):
+            out[name] = value
+    if query.cursor:
+        out["next_page"] = True
+    return out
+
+
+def _recording_details(rec: Recording) -> dict[str, Any]:
+    d = rec.details
+    return {
+        "id": rec.id,
+        "call_id": d.call_id,
+        "owner": d.owner,
+        "parties": list(d.parties),
+        "path": rec.path,
+    }
+
+
+class Session:
+    """One principal's permission-checked view of an engine (see the module docstring)."""
+
+    def __init__(self, engine: Engine, principal: Principal) -> None:
+        self.engine = engine
+        self.principal = principal
+
+    # -- checking ---------------------------------------------------------------------------
+    def _audit(self, action: AuditAction, details: dict[str, Any]) -> None:
+        self.engine.audit.record(None, self.principal.name, action, details)
+
+    def _refuse(
+        self, op: Operation, reason: str, hint: str = "", details: dict[str, Any] | None = None
+    ) -> NoReturn:
+        """Audit the attempt, then refuse it: a refusal nobody can see later helps nobody."""
+        self._audit(
+            AUDIT_ACTION[op],
+            {**(details or {}), "refused": True, "operation": op.value, "reason": reason},
+        )
+        raise Refused(f"{self.principal.name} may not {op.value}: {reason}.", hint)
+
+    def require(self, op: Operation, /, **details: Any) -> None:
+        reason = refusal_reason(self.principal, op)
+        if reason is not None:
+            hint = (
+                "Ask an administrator."
+                if op not in _RECORDING_OPS
+                else ("Ask an administrator to change your rights.")
+            )
+            self._refuse(op, reason, hint, details)
+
+    @property
+    def scope(self) -> Scope | None:
+        return scope_of(self.principal)
+
+    def _require_in_scope(self, op: Operation, ids: list[int]) -> None:
+        """Refuse ids outside the principal's scope, audited. An id that does not exist is
+        refused alike, so trying ids tells an end user nothing about others' recordings."""
+        scope = self.scope
+        if scope is None:
+            return
+        inside = self.engine.catalogue.in_scope(ids, scope)
+        outside = [i for i in ids if i not in inside]
+        if outside:
+            shown = ", ".join(str(i) for i in outside[:20])
+            self._refuse(
+                op,
+                f"recording {shown} is not in your recordings",
+                "Search to see the recordings you may use.",
+                {"ids": outside[:100]},
+            )
+
+    def _existing(self, ids: list[int]) -> list[Recording]:
+        """The recordings of ``ids`` that exist (NotFound is the service's to raise)."""
+        try:
+            return self.engine.catalogue.get_many(ids)
+        except NotFound:
+            found = []
+            for i in ids:
+                try:
+                    found.append(self.engine.catalogue.get(i))
+                except NotFound:
+                    continue
+            return found
+
+    # -- recordings -------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> Page:
+        """A page of matches within the principal's scope; end users see at most 100 in all.
+
+        For end users the cursor also carries how many results were shown so far, so paging
+        stops at 100. A hand-edited cursor can reset that count; it cannot widen the scope.
+        """
+        described = _describe(query)
+        self.require(Operation.SEARCH, search=described)
+        if self.principal.role is not Role.END_USER:
+            page = self.engine.catalogue.search(query)
+            self._audit(AuditAction.SEARCH, {**described, "results": len(page.items)})
+            return page
+        shown, inner = 0, None
+        if query.cursor:
+            match = _CAPPED.match(query.cursor.strip())
+            if match is None:
+                raise InvalidInput(
+                    "The cursor is not valid.",
+                    "Pass the cursor exactly as the previous page gave it.",
+                )
+            shown, inner = int(match.group(1)), match.group(2)
+        room = END_USER_MAX_RESULTS - shown
+        if room <= 0:
+            return Page([], None)
+        limit = min(query.limit, room)
+        page = self.engine.catalogue.search(
+            replace(query, limit=limit, cursor=inner, scope=self.scope)
+        )
+        shown += len(page.items)
+        more = page.next_cursor is not None and shown < END_USER_MAX_RESULTS
+        cursor = f"{shown}~{page.next_cursor}" if more else None
+        self._audit(AuditAction.SEARCH, {**described, "results": len(page.items)})
+        return Page(page.items, cursor)
+
+    def count(self, query: SearchQuery) -> int:
+        """How many recordings match within scope (not capped: it shows nothing)."""
+        self.require(Operation.SEARCH, search=_describe(query))
+        return self.engine.catalogue.count(replace(query, scope=self.scope, cursor=None))
+
+    def get(self, recording_id: int) -> Recording:
+        """One recording's details and audio location: what playing it needs, audited as a
+        replay (F31)."""
+        self.require(Operation.REPLAY, id=recording_id)
+        self._require_in_scope(Operation.REPLAY, [recording_id])
+        rec = self.engine.catalogue.get(recording_id)
+        self._audit(AuditAction.REPLAY, _recording_details(rec))
+        return rec
+
+    def check_download(self, recording_id: int) -> Recording:
+        """Permission to hand one recording's file over, audited as a download; the caller
+        copies the file (``rec.path`` under the call storage root)."""
+        self.require(Operation.DOWNLOAD, id=recording_id)
+        self._require_in_scope(Operation.DOWNLOAD, [recording_id])
+        rec = self.engine.catalogue.get(recording_id)
+        self._audit(AuditAction.DOWNLOAD, _recording_details(rec))
+        return rec
+
+    def iter_verify(
+        self, ids: Iterable[int] | None = None, progress: Progress | None = None
+    ) -> Iterator[VerifyResult]:
+        """Verify recordings by id, or all of them; end users only by id within their scope."""
+        wanted = None if ids is None else list(dict.fromkeys(int(i) for i in ids))
+        self.require(Operation.VERIFY, ids="all" if wanted is None else wanted[:100])
+        if wanted is None:
+            if self.principal.role is Role.END_USER:
+                self._refuse(
+                    Operation.VERIFY,
+                    "end users verify their recordings by id, not all at once",
+                    "Give the ids of the recordings to verify.",
+                )
+        else:
+            self._require_in_scope(Operation.VERIFY, wanted)
+        return self.engine.catalogue.iter_verify(wanted, progress)
+
+    def verify(
+        self, ids: Iterable[int] | None = None, progress: Progress | None = None
+    ) -> list[VerifyResult]:
+        return list(self.iter_verify(ids, progress))
+
+    def preview_delete(self, ids: Iterable[int]) -> list[Recording]:
+        """The recordings a delete would remove, for a confirmation (administrators only)."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        self.require(Operation.DELETE, ids=wanted[:100])
+        try:
+            return self.engine.catalogue.get_many(wanted)
+        except NotFound as exc:
+            raise Refused(f"Cannot delete: {exc.message}", "Nothing was deleted.") from None
+
+    def delete(self, ids: Iterable[int]) -> list[int]:
+        """Delete recordings; one audit row per recording removed, even if a later one fails."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        self.require(Operation.DELETE, ids=wanted[:100])
+        # the service refuses unknown ids itself; this is only what to audit afterwards
+        before = {r.id: r for r in self._existing(wanted)}
+        try:
+            deleted = self.engine.catalogue.delete(wanted)
+        except MMError:
+            still = {r.id for r in self._existing(list(before))}
+            for rec_id, rec in before.items():
+                if rec_id not in still:
+                    self._audit(AuditAction.DELETE, _recording_details(rec))
+            raise
+        for rec_id in deleted:
+            self._audit(AuditAction.DELETE, _recording_details(before[rec_id]))
+        return deleted
+
+    def call_storage_root(self) -> Path:
+        """Where the audio files live (paths in recordings are relative to it)."""
+        return self.engine.store().root
+
+    # -- configuration ----------------------------------------------------------------------
+    def config_show(self) -> list[dict[str, Any]]:
+        """Every setting; secrets masked (by the service) for everyone, administrators too."""
+        self.require(Operation.CONFIG_VIEW)
+        return self.engine.config.show()
+
+    def config_set(self, key: str, text: str) -> Any:
+        self.require(Operation.CONFIG_CHANGE, key=key)
+        value = self.engine.config.set(key, text)
+        setting = SETTINGS[key]
+        shown: Any = ("********" if value else "") if setting.secret else value
+        self._audit(AuditAction.CONFIGURATION, {"key": key, "value": shown})
+        return value
+
+    def storage_move(self, new_path: str, progress: Progress | None = None) -> dict[str, Any]:
+        """Move the call storage (the caller holds the engine lock); audited as configuration."""
+        self.require(Operation.STORAGE_MOVE, to=new_path)
+        result = self.engine.storage_move.run(new_path, progress)
+        self._audit(
+            AuditAction.CONFIGURATION,
+            {"key": "call_storage_path", "op": "storage move", **result},
+        )
+        return result
+
+    # -- alarms -----------------------------------------------------------------------------
+    def alarms_list(
+        self, limit: int = 100, include_cleared: bool = True, include_acknowledged: bool = True
+    ) -> list[dict[str, Any]]:
+        self.require(Operation.ALARMS_VIEW)
+        return self.engine.alarms.list(limit, include_cleared, include_acknowledged)
+
+    def alarms_acknowledge(self, ids: Iterable[int]) -> dict[str, list[int]]:
+        wanted = sorted({int(i) for i in ids})
+        self.require(Operation.ALARMS_MANAGE, ids=wanted[:100])
+        result = self.engine.alarms.acknowledge(wanted, by=self.principal.name)
+        if result["acknowledged"]:
+            self._audit(AuditAction.ALARM, {"op": "ack", "ids": result["acknowledged"]})
+        return dict(result)
+
+    def mail_settings(self) -> SmtpSettings:
+        self.require(Operation.ALARMS_MANAGE, op="test-email")
+        return self.engine.mail.settings()
+
+    def test_email(
+        self, *, ssl_context: ssl.SSLContext | None = None, timeout: float = SMTP_TIMEOUT
+    ) -> Delivery:
+        self.require(Operation.ALARMS_MANAGE, op="test-email")
+        return self.engine.mail.test_email(ssl_context=ssl_context, timeout=timeout)
+
+    # -- audit ------------------------------------------------------------------------------
+    def audit_list(
+        self, filters: AuditFilter | None = None, limit: int = 50, cursor: str | None = None
+    ) -> AuditPage:
+        self.require(Operation.AUDIT_VIEW)
+        return self.engine.audit.list(filters, limit=limit, cursor=cursor)
+
+    def audit_verify(self) -> VerifyReport:
+        self.require(Operation.AUDIT_VIEW, op="verify")
+        return self.engine.audit.verify()
+
+    def audit_export(
+        self, path: Path | str, password: str, filters: AuditFilter | None = None
+    ) -> int:
+        self.require(Operation.AUDIT_EXPORT, file=str(path))
+        count = self.engine.audit.export(path, password, filters)
+        self._audit(AuditAction.AUDIT, {"op": "export", "file": str(path), "events": count})
+        return count
+
+    # -- users ------------------------------------------------------------------------------
+    def _own(self, name: str) -> bool:
+        return self.principal.name.lower() == name.strip().lower()
+
+    def users_add(
+        self, name: str, role: Role | str, password: str, rights: Rights | None = None
+    ) -> UserInfo:
+        self.require(Operation.USERS_MANAGE, op="add", name=name)
+        return self.engine.users.add(self.principal, name, role, password, rights)
+
+    def users_list(self) -> list[UserInfo]:
+        self.require(Operation.USERS_MANAGE, op="list")
+        return self.engine.users.list(self.principal)
+
+    def users_show(self, name: str) -> UserInfo:
+        if not self._own(name):
+            self.require(Operation.USERS_MANAGE, op="show", name=name)
+        return self.engine.users.get(self.principal, name)
+
+    def users_set(self, name: str, change: UserChange) -> UserInfo:
+        self.require(Operation.USERS_MANAGE, op="set", name=name)
+        return self.engine.users.set(self.principal, name, change)
+
+    def check_passwd(self, name: str) -> None:
+        """Everyone may change their own password; administrators anyone's."""
+        if not self._own(name):
+            self.require(Operation.USERS_MANAGE, op="passwd", name=name)
+
+    def users_passwd(self, name: str, password: str) -> None:
+        self.check_passwd(name)
+        self.engine.users.passwd(self.principal, name, password)
+
+    def users_remove(self, name: str) -> None:
+        self.require(Operation.USERS_MANAGE, op="remove", name=name)
+        self.engine.users.remove(self.principal, name)
+
+    def logout(self) -> None:
+        self.engine.users.logout(self.principal)

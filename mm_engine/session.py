@@ -104,7 +104,12 @@ _RECORDING_OPS = frozenset(
 def refusal_reason(principal: Principal, op: Operation) -> str | None:
     """Why ``principal`` may not do ``op`` at all, or None if they may (scope aside)."""
     if principal.role not in RULES[op]:
-        roles = " and ".join(sorted(r.label + "s" for r in RULES[op]))
+        plural = {
+            Role.ADMINISTRATOR: "administrators",
+            Role.STANDARD: "standard users",
+            Role.END_USER: "end users",
+        }
+        roles = " and ".join(sorted(plural[r] for r in RULES[op]))
         return f"only {roles} may"
     if principal.role is Role.END_USER and op in _RECORDING_OPS:
         if not principal.rights.replay_enabled:

@@ -20,7 +20,15 @@ from mm_engine.errors import InvalidInput, Refused
 from mm_engine.search import DEFAULT_LIMIT, MAX_LIMIT, SORT_COLUMNS, split_values
 from mm_engine.session import Operation
 from mm_tui.context import open_session
-from mm_tui.output import EXIT_FAILED, EXIT_USAGE, command, fail, print_json, print_table
+from mm_tui.output import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    command,
+    fail,
+    print_json,
+    print_record,
+    print_table,
+)
 
 app = typer.Typer(help="Search, show, verify and delete recordings.", no_args_is_help=True)
 
@@ -192,13 +200,7 @@ def show(
         print_json(data)
         return
     data["length"] = length_text(rec.duration_s)
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        if isinstance(value, list):
-            value = ";".join(value)
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        sys.stdout.write(f"{key.ljust(width)}  {'' if value is None else value}\n")
+    print_record(data)
 
 
 class _Progress:

@@ -6,7 +6,7 @@ Passwords are read from a terminal prompt or one line of stdin, never from the c
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from mm_engine.errors import Refused
 from mm_engine.session import Operation
 from mm_engine.users import UserChange, UserInfo
 from mm_tui.context import open_session
-from mm_tui.output import command, print_json, print_table
+from mm_tui.output import command, print_json, print_record, print_table
 from mm_tui.prompt import read_new_password
 
 app = typer.Typer(help="Add, change and remove user accounts.", no_args_is_help=True)
@@ -41,19 +41,7 @@ def _print_user(user: UserInfo, json_out: bool) -> None:
     if json_out:
         print_json(data)
         return
-    width = max(len(k) for k in data)
-    for key, value in data.items():
-        sys.stdout.write(f"{key.ljust(width)}  {_text(value)}\n")
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return str(value)
+    print_record(data)
 
 
 @app.command("add")

@@ -29,6 +29,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def print_record(data: dict[str, Any]) -> None:
+    """One item as aligned `key  value` lines, for `show` commands."""
+    width = max((len(k) for k in data), default=0)
+    for key, value in data.items():
+        sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}".rstrip() + "\n")
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     """A plain aligned table; ``columns`` is (key, heading)."""
     cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]

@@ -41,6 +41,7 @@ class AlarmType(StrEnum):
     INTERNAL_SERVICE_ERROR = "INTERNAL_SERVICE_ERROR"
     CONFIGURATION_CHANGED = "CONFIGURATION_CHANGED"
     EMAIL_ERROR = "EMAIL_ERROR"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
 
 
 # Mailing a failure to mail would loop (and could not arrive anyway).
@@ -90,6 +91,10 @@ TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.CONFIGURATION_CHANGED, ""): (
         Severity.INFO,
         "Media Manager application configuration is changed. {details}",
+    ),
+    (AlarmType.ACCOUNT_LOCKED, ""): (
+        Severity.WARNING,
+        "Account {user} is locked after {failures} failed logins, until {until}.",
     ),
     (AlarmType.EMAIL_ERROR, ""): (
         Severity.MAJOR,

@@ -430,10 +430,10 @@ class Users:
             locked = self.db.write(lambda conn: self._failed(conn, int(row["id"]), now))
             if locked:
                 self.alarms.raise_(
-                    AlarmType.INTERNAL_SERVICE_ERROR,
-                    action="authenticate",
-                    service="login",
-                    reason=f"account {row['name']} locked after {MAX_FAILED_LOGINS} failed logins",
+                    AlarmType.ACCOUNT_LOCKED,
+                    user=row["name"],
+                    failures=MAX_FAILED_LOGINS,
+                    until=_iso(now + LOCK_DURATION),
                     dedupe=f"login-locked:{row['name'].lower()}",
                 )
             raise LoginFailed(LOGIN_FAILED)

@@ -134,8 +134,8 @@ def test_five_wrong_passwords_lock_the_account_for_15_minutes(
     assert "locked until" in str(locked.value) and "--unlock" in str(locked.value)
     assert users.get(SYSTEM, "alice").to_dict()["locked"] is True
 
-    alarm = next(a for a in engine.alarms.list() if a["type"] == AlarmType.INTERNAL_SERVICE_ERROR)
-    assert "account alice locked after 5 failed logins" in alarm["message"]
+    alarm = next(a for a in engine.alarms.list() if a["type"] == AlarmType.ACCOUNT_LOCKED)
+    assert "Account alice is locked after 5 failed logins" in alarm["message"]
 
     clock.now += LOCK_DURATION - timedelta(seconds=1)
     with pytest.raises(AccountLocked):

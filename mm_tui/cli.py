@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from mm_tui import cli_alarms, cli_audit, cli_config, cli_recordings, cli_storage, cli_users
+from mm_tui import (
+    cli_alarms,
+    cli_audit,
+    cli_config,
+    cli_decrypt,
+    cli_recordings,
+    cli_storage,
+    cli_users,
+)
 from mm_tui.context import set_home, set_user
 
 app = typer.Typer(
@@ -20,6 +28,7 @@ app = typer.Typer(
 app.add_typer(cli_alarms.app, name="alarms")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_config.app, name="config")
+app.command("decrypt")(cli_decrypt.decrypt)
 app.add_typer(cli_recordings.app, name="recordings")
 app.add_typer(cli_storage.app, name="storage")
 app.add_typer(cli_users.app, name="users")

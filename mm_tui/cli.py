@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -58,15 +57,13 @@ def root(
     set_user(user)
     if ctx.invoked_subcommand is not None:
         return
-    from mm_tui.service_cmd import run_service
-
     if no_ui:
+        from mm_tui.service_cmd import run_service
+
         raise typer.Exit(run_service())
-    sys.stderr.write(
-        "The full-screen console is not built yet: running the headless service instead.\n"
-        "Stop it with Ctrl-C. Use `mm --help` for the commands.\n"
-    )
-    raise typer.Exit(run_service())
+    from mm_tui.console_cmd import run_console  # loads Textual: only here, never for --no-ui
+
+    raise typer.Exit(run_console())
 
 
 def main() -> None:

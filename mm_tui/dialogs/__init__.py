@@ -1,0 +1,1 @@
+"""Modal dialogs: each carries its own CSS and returns a value through ``dismiss``."""

@@ -1,0 +1,1 @@
+"""The panels that fill the main screen's tabs."""

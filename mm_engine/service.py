@@ -6,9 +6,11 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -81,29 +83,8 @@ class Service:
                 time=self._now(),
                 dedupe=f"start:{time.time_ns()}",
             )
-            self.scheduler.add_job(
-                self._safe(self.retention.apply_days_to_keep),
-                "cron",
-                hour=2,
-                minute=30,
-                id="retention",
-                coalesce=True,
-            )
-            self.scheduler.add_job(
-                self._safe(engine.audit.prune),
-                "cron",
-                hour=2,
-                minute=45,
-                id="audit-prune",
-                coalesce=True,
-            )
-            self.scheduler.add_job(
-                self._safe(self.retention.ensure_free_space),
-                "interval",
-                seconds=SPACE_CHECK_SECONDS,
-                id="disk-space",
-                coalesce=True,
-            )
+            for job_id, job, trigger in self._scheduled_jobs():
+                self.scheduler.add_job(self._safe(job), id=job_id, coalesce=True, **trigger)
             self.scheduler.start()
             self.watcher.start()
             self._started = True
@@ -117,10 +98,26 @@ class Service:
             self.lock.release()
             raise
 
-    def _safe(self, job: object) -> object:
+    def _scheduled_jobs(self) -> list[tuple[str, Callable[[], object], dict[str, Any]]]:
+        """What the engine role runs on its own: (id, job, APScheduler trigger)."""
+        return [
+            (
+                "retention",
+                self.retention.apply_days_to_keep,
+                {"trigger": "cron", "hour": 2, "minute": 30},
+            ),
+            ("audit-prune", self.engine.audit.prune, {"trigger": "cron", "hour": 2, "minute": 45}),
+            (
+                "disk-space",
+                self.retention.ensure_free_space,
+                {"trigger": "interval", "seconds": SPACE_CHECK_SECONDS},
+            ),
+        ]
+
+    def _safe(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             try:
-                job()  # type: ignore[operator]
+                job()
             except Exception as exc:
                 log.exception("scheduled job failed")
                 self.engine.alarms.raise_(

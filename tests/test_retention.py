@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mm_engine.engine import Engine
 from mm_engine.retention import Retention
+from mm_engine.service import Service
 from tests.conftest import AddRecording
 
 
@@ -81,3 +82,17 @@ def test_days_to_keep_uses_the_call_time_not_the_ingest_time(
     late = add_recording(start=datetime.fromtimestamp(time.time() - 40 * 86400, UTC))
     assert retention(engine).apply_days_to_keep().deleted == 1
     assert late.id not in ids(engine)
+
+
+def test_the_service_schedules_retention_audit_pruning_and_the_space_check(home: Path) -> None:
+    with Engine(home) as engine:
+        engine.config.set("disk_min_free_gb", "0")
+        service = Service(engine)
+        service.start()
+        try:
+            jobs = {job.id: str(job.trigger) for job in service.scheduler.get_jobs()}
+        finally:
+            service.stop()
+    assert jobs["retention"].startswith("cron[") and "hour='2'" in jobs["retention"]
+    assert jobs["audit-prune"].startswith("cron[")
+    assert jobs["disk-space"].startswith("interval[0:01:00]")

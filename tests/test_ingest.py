@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -246,3 +248,35 @@ def test_a_huge_recording_is_ingested_whole(
     assert abs(float(row["duration_s"]) - minutes * 60) < 0.1  # type: ignore[arg-type]
     per_minute = int(row["size"]) / minutes  # type: ignore[call-overload]
     assert 20_000 < per_minute < 160_000, f"{per_minute / 1000:.0f} KB per audio-minute"
+
+
+def test_a_sidecar_left_by_a_crash_after_its_recording_was_catalogued_is_removed(
+    engine: Engine, handover: Path, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    wav = write_wav(handover / "Call.WAV")
+    side = write_sidecar(wav, call_id="SWEEP-1", start=START)
+    keep = tmp_path / "Call.json"
+    shutil.copy(side, keep)
+    assert pipeline.ingest(wav).outcome is Outcome.INGESTED
+    # as if the crash hit between removing the recording and removing its sidecar
+    shutil.copy(keep, side)
+    os.utime(side, (time.time() - 60, time.time() - 60))
+    pipeline.sweep_sidecar(side, time.time())
+    assert not side.exists()
+
+
+def test_a_sidecar_waiting_for_its_recording_is_left_alone_then_quarantined_after_an_hour(
+    engine: Engine, handover: Path, pipeline: Pipeline
+) -> None:
+    side = write_sidecar(handover / "later.wav", call_id="WAIT-1", start=START)
+    pipeline.sweep_sidecar(side, time.time())
+    assert side.exists()
+    write_wav(handover / "later.wav")
+    pipeline.sweep_sidecar(side, time.time() + 7200)  # its recording is there now
+    assert side.exists()
+    (handover / "later.wav").unlink()
+    pipeline.sweep_sidecar(side, time.time() + 7200)
+    assert not side.exists()
+    assert any(p.name.endswith("later.json") for p in engine.data_dir.quarantine.iterdir())
+    [raised] = [a for a in engine.alarms.list() if a["type"] == "FILE_PARSE_ERROR"]
+    assert "later.json" in str(raised["message"])

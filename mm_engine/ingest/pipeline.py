@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from mm_engine.alarms import Alarm, Alarms, AlarmType, insert_alarm
+from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.catalogue import NewRecording, find_by_source_key, insert_recording, next_seq
 from mm_engine.db import Database
 from mm_engine.ingest.audio import AudioError, encode_opus, probe
@@ -173,15 +173,16 @@ class Pipeline:
         consumed sidecar: it is deleted. One that never got a recording is quarantined after
         an hour, with an alarm, so nobody waits for it silently.
         """
-        stem = sidecar.stem
-        if any(sidecar.with_suffix(s).exists() for s in (".wav", ".opus", ".ogg", ".WAV")):
+        if recordings_for(sidecar):
             return
+        names = [c.name for c in _audio_names(sidecar)]
         written = datetime.fromtimestamp(int(sidecar.stat().st_mtime), UTC)
         # ingested after this sidecar was written: it was this sidecar's recording, not an
         # older one that happened to have the same name
         consumed = self.db.query_one(
-            "SELECT id FROM recordings WHERE source_name IN (?, ?, ?) AND ingested_at >= ? LIMIT 1",
-            (f"{stem}.wav", f"{stem}.opus", f"{stem}.ogg", written.isoformat()),
+            f"SELECT id FROM recordings WHERE source_name IN ({','.join('?' * len(names))})"
+            " AND ingested_at >= ? LIMIT 1",
+            (*names, written.isoformat()),
         )
         if consumed:
             sidecar.unlink(missing_ok=True)
@@ -212,7 +213,7 @@ class Pipeline:
         files = [src] + ([sidecar] if sidecar else [])
         moved = quarantine(files, self.quarantine_dir, reason)
         if kind is AlarmType.FILE_ENCODE_ERROR:
-            alarm = Alarm.make(
+            self.alarms.raise_(
                 kind,
                 file=src.name,
                 codec=codec or "unknown",
@@ -221,11 +222,23 @@ class Pipeline:
                 dedupe=src.name,
             )
         else:
-            alarm = Alarm.make(kind, file=src.name, reason=reason, dedupe=src.name)
-        self.db.write(lambda c: insert_alarm(c, alarm))
-        self.alarms.notify(alarm)
+            self.alarms.raise_(kind, file=src.name, reason=reason, dedupe=src.name)
         log.warning("quarantined %s -> %s: %s", src.name, moved, reason)
         return Result(Outcome.QUARANTINED, src, reason=reason)
+
+
+def _audio_names(sidecar: Path) -> list[Path]:
+    """Where the recording of ``sidecar`` would be: same stem, any audio suffix, either case."""
+    return [
+        sidecar.with_suffix(s)
+        for suffix in sorted(AUDIO_SUFFIXES)
+        for s in (suffix, suffix.upper())
+    ]
+
+
+def recordings_for(sidecar: Path) -> list[Path]:
+    """The recordings present beside ``sidecar`` (normally none or one)."""
+    return [p for p in _audio_names(sidecar) if p.is_file()]
 
 
 def is_sidecar(path: Path) -> bool:

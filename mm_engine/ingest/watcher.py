@@ -20,7 +20,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from mm_engine.ingest.calldetails import sidecar_for
-from mm_engine.ingest.pipeline import Result, is_candidate, is_sidecar
+from mm_engine.ingest.pipeline import Result, is_candidate, is_sidecar, recordings_for
 
 log = logging.getLogger(__name__)
 
@@ -158,15 +158,11 @@ class HandoverWatcher:
                 path = self._events.get_nowait()
             except queue.Empty:
                 return
-            if path.parent == folder:
-                # a sidecar event re-checks its recording
-                for candidate in (
-                    path,
-                    path.with_suffix(".wav"),
-                    path.with_suffix(".opus"),
-                    path.with_suffix(".ogg"),
-                ):
-                    self._track(candidate)
+            if path.parent != folder:
+                continue
+            # a sidecar event re-checks its recording, whose settle time it restarts
+            for candidate in recordings_for(path) if is_sidecar(path) else [path]:
+                self._track(candidate)
 
     def _track(self, path: Path) -> None:
         if not is_candidate(path) or path in self._pending:

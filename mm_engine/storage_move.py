@@ -101,7 +101,10 @@ class StorageMove:
         src, dst = LocalStore(source), LocalStore(target)
         if dst.test().value != "ok":
             raise Refused(f"Cannot write to {target}.", "Check the path and its permissions.")
-        total = int(self.db.query_one("SELECT COUNT(*) FROM recordings")[0])  # type: ignore[index]
+        # the same set the copy loop walks, so progress ends at total
+        total = int(
+            self.db.query_one("SELECT COUNT(*) FROM recordings WHERE local_present = 1")[0]  # type: ignore[index]
+        )
         self._update(job, total=total)
         copied = 0
         if params["phase"] == "copy":

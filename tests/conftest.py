@@ -24,6 +24,13 @@ from mm_engine.ingest.pipeline import safe_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# a Store fixture per storage type, each against its real server (tests/stores/__init__.py)
+pytest_plugins = [
+    f"tests.stores.{path.stem}"
+    for path in sorted((Path(__file__).parent / "stores").glob("*.py"))
+    if path.stem not in ("__init__", "net")
+]
+
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class Accessibility(StrEnum):
@@ -41,3 +42,35 @@ class Store(Protocol):
     def free_space(self) -> int | None: ...
 
     def is_permanent_error(self, exc: BaseException) -> bool: ...
+
+
+class Bounded(io.RawIOBase):
+    """At most ``length`` bytes of ``inner``, then end of file; closing it closes ``inner``."""
+
+    def __init__(self, inner: BinaryIO, length: int) -> None:
+        self.inner = inner
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.remaining <= 0:
+            return 0
+        view = memoryview(buffer)[: self.remaining]
+        data = self.inner.read(len(view))
+        n = len(data)
+        view[:n] = data
+        self.remaining -= n
+        return n
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def bounded(inner: BinaryIO, length: int | None) -> BinaryIO:
+    """``inner`` limited to ``length`` bytes (unchanged when length is None)."""
+    if length is None:
+        return inner
+    return io.BufferedReader(Bounded(inner, length))  # type: ignore[return-value]

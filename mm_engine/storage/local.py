@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mm_engine.storage.base import Accessibility, ObjectInfo
+from mm_engine.storage.base import Accessibility, ObjectInfo, bounded
 
 TEMP_PREFIX = ".mm-tmp-"
 COPY_CHUNK = 1 << 20
@@ -69,7 +69,7 @@ class LocalStore:
         fh = open(self._abs(path), "rb")  # noqa: SIM115 - returned to the caller
         if offset:
             fh.seek(offset)
-        return fh
+        return bounded(fh, length)
 
     def stat(self, path: str) -> ObjectInfo | None:
         try:

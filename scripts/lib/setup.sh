@@ -64,3 +64,17 @@ ensure_env() {
         echo "$want" >"$stamp"
     fi
 }
+
+# ensure_npm PKG... : Node packages (test servers such as Azurite) under .cache/node, not globally.
+NODE_PREFIX="$MM_ROOT/.cache/node"
+ensure_npm() {
+    command -v npm >/dev/null 2>&1 || ensure_debs nodejs npm
+    local missing=()
+    for pkg in "$@"; do
+        [ -d "$NODE_PREFIX/node_modules/$pkg" ] || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "Installing Node packages: ${missing[*]}"
+    mkdir -p "$NODE_PREFIX"
+    npm install --silent --no-fund --no-audit --prefix "$NODE_PREFIX" "${missing[@]}" >/dev/null
+}

@@ -73,4 +73,4 @@ def bounded(inner: BinaryIO, length: int | None) -> BinaryIO:
     """``inner`` limited to ``length`` bytes (unchanged when length is None)."""
     if length is None:
         return inner
-    return io.BufferedReader(Bounded(inner, length))  # type: ignore[return-value]
+    return io.BufferedReader(Bounded(inner, length))

@@ -33,7 +33,7 @@ def validate(fields: tuple[Field, ...], settings: Mapping[str, str]) -> dict[str
     unknown = sorted(set(settings) - known)
     if unknown:
         raise InvalidSetting(
-            f"unknown field {unknown[0]!r}; this storage type takes: {', '.join(sorted(known))}"
+            unknown[0], "no such field", f"This storage type takes: {', '.join(sorted(known))}"
         )
     out: dict[str, str] = {}
     for f in fields:
@@ -44,14 +44,14 @@ def validate(fields: tuple[Field, ...], settings: Mapping[str, str]) -> dict[str
         )
         if not value:
             if f.required and not f.default:
-                raise InvalidSetting(f"{f.label} ({f.name}) is required")
+                raise InvalidSetting(f.name, f"{f.label} is required")
             value = f.default
         if value and f.choices and value not in f.choices:
-            raise InvalidSetting(f"{f.label} ({f.name}) must be one of: {', '.join(f.choices)}")
+            raise InvalidSetting(f.name, f"{f.label} must be one of: {', '.join(f.choices)}")
         if value and f.check is not None:
             problem = f.check(value)
             if problem:
-                raise InvalidSetting(f"{f.label} ({f.name}): {problem}")
+                raise InvalidSetting(f.name, f"{f.label} {problem}")
         out[f.name] = value
     return out
 

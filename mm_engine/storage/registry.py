@@ -33,7 +33,7 @@ def _module(kind: str) -> ModuleType:
         return importlib.import_module(BACKENDS[kind])
     except KeyError:
         raise InvalidSetting(
-            f"unknown storage type {kind!r}; choose one of: {', '.join(BACKENDS)}"
+            "type", f"unknown storage type {kind!r}", f"Choose one of: {', '.join(BACKENDS)}"
         ) from None
 
 

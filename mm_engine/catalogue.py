@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mm_engine.db import Database
 from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording, Verification
@@ -329,6 +329,18 @@ class Catalogue:
         if genuine is None:
             return Verification.CANNOT_VERIFY
         return Verification.VERIFIED if genuine else Verification.TAMPERED
+
+    # -- reading a recording's bytes -----------------------------------------------------------
+    def open_audio(self, rec: Recording) -> BinaryIO:
+        """The stored Opus file of ``rec``, wherever it lives: the one way playback, download and
+        verification read a recording (archive copies are read here once local files can go)."""
+        try:
+            return self.store().open(rec.path)
+        except FileNotFoundError:
+            raise NotFound(
+                f"The file of recording {rec.id} ({rec.path}) is missing from the call storage.",
+                "Run `mm recordings verify` to see which files are affected.",
+            ) from None
 
     # -- delete (F30) -------------------------------------------------------------------------
     def delete(self, ids: Iterable[int]) -> list[int]:

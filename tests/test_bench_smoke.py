@@ -80,3 +80,14 @@ def test_memory_bench_reports_the_peak_rss_of_a_fresh_ingest_process(tmp_path: P
         assert case["sampled_peak_rss_mb"] > 0
     assert [row["target"] for row in result["summary"]] == ["≤ 200", "≤ 200"]
     assert "peak RSS" in record
+
+
+def test_console_bench_times_first_paint_and_paging(tmp_path: Path) -> None:
+    doc, record = run_all(tmp_path, "--only", "console_latency")
+
+    result = doc["results"]["console_latency"]
+    assert len(result["first_paint_s"]) == 3 and all(t > 0 for t in result["first_paint_s"])
+    pages = result["page_down_ms"]
+    assert 0 < pages["p50"] <= pages["p95"] <= pages["max"]
+    assert [row["target"] for row in result["summary"]] == ["≤ 1.5 s", "≤ 100 ms"]
+    assert "page-down p95" in record

@@ -10,8 +10,8 @@ Each module ``tests/stores/<kind>.py`` defines three fixtures:
 """
 
 # every storage type the conformance suite runs against
-KINDS = ["local"]  # helpers add: "smb", "s3", "gcs", "azure", "gdrive"
+KINDS = ["local", "smb", "s3", "gdrive"]  # helpers add: "smb", "s3", "gcs", "azure", "gdrive"
 # types with a server whose credentials can be wrong
-DENIABLE: list[str] = []
+DENIABLE: list[str] = ["smb", "s3", "gdrive"]
 # types reached over the network
-REMOTE: list[str] = []
+REMOTE: list[str] = ["smb", "s3", "gdrive"]

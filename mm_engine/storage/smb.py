@@ -1,0 +1,643 @@
+"""The ``smb`` storage type: a folder on a NAS or Windows share, over SMB 2 or 3 (seed F17).
+
+The share is written ``host/Share/optional/folder`` (``\\\\host\\Share\\folder`` works too),
+e.g. ``148.147.54.1/Remote archive``. With ``encrypt`` set to yes the connection must use SMB 3
+encryption, and a NAS that cannot do it is reported as misconfigured rather than used in clear.
+
+smbprotocol is imported only when a store first talks to its NAS. Each store keeps its own
+connection pool (smbclient's pool is keyed on server and port and would otherwise hand one
+store's logged-in session to another store with different credentials); ``close()`` ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from mm_engine.errors import InvalidSetting
+from mm_engine.storage.base import Accessibility, ObjectInfo, bounded
+from mm_engine.storage.fields import Field
+
+KIND = "smb"
+TITLE = "Network share (SMB/NAS)"
+
+DEFAULT_PORT = 445
+CONNECT_TIMEOUT = 5.0  # seconds: an unreachable NAS fails fast
+TEMP_PREFIX = ".mm-tmp-"  # hidden name a file is written under before it is renamed into place
+COPY_CHUNK = 1 << 20
+READ_BUFFER = 1 << 16
+EXAMPLE = "148.147.54.1/Remote archive"
+
+# characters SMB cannot carry in a file or folder name (':' would name an alternate data stream)
+_BAD_NAME_CHARS = re.compile(r'[\\:*?"<>|\x00-\x1f]')
+_BAD_SHARE_CHARS = re.compile(r'[\\/:*?"<>|\[\]=;,+\x00-\x1f]')
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_IPV6 = re.compile(r"^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$")
+
+# NTSTATUS codes, as the NAS sends them
+_LOGON_STATUSES = {
+    0xC000006A,  # wrong password
+    0xC000006D,  # logon failure
+    0xC000006E,  # account restriction
+    0xC000006F,  # invalid logon hours
+    0xC0000070,  # invalid workstation
+    0xC0000071,  # password expired
+    0xC0000072,  # account disabled
+    0xC0000193,  # account expired
+    0xC0000224,  # password must change
+    0xC0000234,  # account locked out
+}
+_ACCESS_STATUSES = {0xC0000022, 0xC0000061}  # access denied, privilege not held
+_SHARE_STATUSES = {0xC00000CC, 0xC0000225}  # bad network name; 'not found' from the DFS lookup
+_FULL_STATUSES = {0xC000007F}  # disk full
+_GONE_STATUSES = {0xC00000C9, 0xC0000203, 0xC000035C}  # share/session deleted, session expired
+
+_CANNOT_ENCRYPT = "encryption is required but the connection does not support it"
+
+_DIALECTS = {
+    0x0202: "SMB 2.0.2",
+    0x0210: "SMB 2.1",
+    0x0300: "SMB 3.0",
+    0x0302: "SMB 3.0.2",
+    0x0311: "SMB 3.1.1",
+}
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class ShareUnreachable(ConnectionError):
+    """The NAS could not be reached or the connection broke: worth trying again later."""
+
+
+class ShareDenied(PermissionError):
+    """The NAS refused the credentials or the access: trying again will not help."""
+
+
+class ShareMisconfigured(OSError):
+    """The settings cannot work (no such share, encryption the NAS cannot do)."""
+
+
+# -- the share path setting -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShareAddress:
+    host: str  # a name, IPv4 or IPv6 address (without brackets)
+    share: str
+    folder: tuple[str, ...] = ()  # sub-folders inside the share
+    port: int | None = None  # when the path names one (host:port)
+
+
+def _check_name(part: str, what: str) -> None:
+    if part in (".", ".."):
+        raise ValueError(f"must not contain '{part}' as a {what} name (e.g. {EXAMPLE}/recordings)")
+    bad = _BAD_NAME_CHARS.search(part)
+    if bad:
+        raise ValueError(
+            f"has a {what} name with {bad.group()!r}, which SMB cannot store: {part!r}"
+        )
+
+
+def _parse_host(text: str) -> tuple[str, int | None]:
+    port_text = ""
+    if text.startswith("["):  # [IPv6] or [IPv6]:port
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"has an IPv6 address without its closing ']': {text!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"has something after the IPv6 address: {text!r}")
+            port_text = rest[1:]
+        if not _IPV6.match(host):
+            raise ValueError(f"has an IPv6 address that is not valid: {text!r}")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    elif ":" in text:  # a bare IPv6 address
+        host = text
+        if not _IPV6.match(host):
+            raise ValueError(f"has an address that is not valid: {text!r}")
+    else:
+        host = text
+    if not text.startswith("[") and ":" not in host and not _HOST_NAME.match(host):
+        raise ValueError(
+            f"must start with the NAS's address or name, not {host!r} (e.g. {EXAMPLE})"
+        )
+    port: int | None = None
+    if port_text or text.endswith(":"):
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(
+                f"has a port that is not a number from 1 to 65535: {port_text!r} "
+                f"(e.g. 148.147.54.1:445/Remote archive)"
+            )
+        port = int(port_text)
+    return host, port
+
+
+def parse_share_path(value: str) -> ShareAddress:
+    """``host/Share/sub/folder`` (or ``\\\\host\\Share\\sub``, ``//host/Share``, ``smb://…``).
+
+    ValueError says what is wrong, in words that follow the field's label.
+    """
+    text = value.strip()
+    if text.lower().startswith("smb:"):
+        text = text[4:]
+    text = text.replace("\\", "/").lstrip("/")
+    parts = [p for p in text.split("/") if p.strip()]
+    if len(parts) < 2:
+        raise ValueError(
+            "must name the NAS and the share, written host/Share, "
+            f"e.g. {EXAMPLE} (or \\\\148.147.54.1\\Remote archive)"
+        )
+    host, port = _parse_host(parts[0].strip())
+    share = parts[1].strip()
+    bad = _BAD_SHARE_CHARS.search(share)
+    if bad or len(share) > 80 or share in (".", ".."):
+        raise ValueError(
+            f"has a share name SMB cannot use: {share!r} "
+            f'(a share name has at most 80 characters and none of \\ / : * ? " < > | [ ] = ; , +)'
+        )
+    folder = tuple(parts[2:])
+    for part in folder:
+        _check_name(part, "folder")
+    return ShareAddress(host, share, folder, port)
+
+
+def _check_share_path(value: str) -> str | None:
+    try:
+        parse_share_path(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_port(value: str) -> str | None:
+    if value.isdigit() and 0 < int(value) < 65536:
+        return None
+    return "must be a number from 1 to 65535 (SMB uses 445)"
+
+
+FIELDS = (
+    Field(
+        "path",
+        "Share path",
+        f"The NAS's address, the share and an optional folder in it, e.g. {EXAMPLE}",
+        check=_check_share_path,
+    ),
+    Field("username", "User name", "An account on the NAS that may write to the share"),
+    Field("password", "Password", secret=True),
+    Field(
+        "domain",
+        "Domain",
+        "Windows domain of the account; leave empty for an account on the NAS itself",
+        required=False,
+    ),
+    Field(
+        "encrypt",
+        "Require encryption",
+        "yes: use SMB 3 encryption and refuse a NAS that cannot do it",
+        default="no",
+        choices=("yes", "no"),
+    ),
+    Field(
+        "port",
+        "Port",
+        "TCP port of the NAS (445 unless changed there)",
+        default="445",
+        check=_check_port,
+    ),
+)
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+def _status(exc: BaseException) -> int | None:
+    from smbprotocol.exceptions import SMBOSError, SMBResponseException
+
+    if isinstance(exc, SMBOSError):
+        return int(exc.ntstatus)
+    if isinstance(exc, SMBResponseException):
+        return int(exc.status)
+    return None
+
+
+class _Translating(io.RawIOBase):
+    """A raw SMB file whose errors come out as the store's errors."""
+
+    def __init__(self, store: SMBStore, raw: Any, path: str) -> None:
+        self.store = store
+        self.raw = raw
+        self.path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self.raw.readinto(buffer))
+        except Exception as exc:
+            raise self.store.translate(exc, self.path) from exc
+
+    def readall(self) -> bytes:
+        try:
+            return bytes(self.raw.readall())
+        except Exception as exc:
+            raise self.store.translate(exc, self.path) from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self.raw.close()
+            except Exception as exc:
+                raise self.store.translate(exc, self.path) from exc
+            finally:
+                super().close()
+
+
+class SMBStore:
+    def __init__(
+        self,
+        address: ShareAddress,
+        username: str,
+        password: str,
+        *,
+        domain: str = "",
+        encrypt: bool = False,
+        port: int = DEFAULT_PORT,
+        name: str = "smb",
+        timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.address = address
+        self.name = name
+        self.username = username
+        self.password = password
+        self.domain = domain
+        self.encrypt = encrypt
+        self.port = address.port or port
+        self.timeout = timeout
+        self.share_unc = rf"\\{address.host}\{address.share}"
+        self.root_unc = "\\".join((self.share_unc, *address.folder))
+        self._connections: dict[str, Any] = {}  # this store's own smbclient connection pool
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SMBStore({self.where()!r}, user={self.username!r})"
+
+    def where(self) -> str:
+        """The share as a person would write it, for messages."""
+        host = f"[{self.address.host}]" if ":" in self.address.host else self.address.host
+        return "/".join((f"{host}:{self.port}", self.address.share, *self.address.folder))
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _kwargs(self) -> dict[str, Any]:
+        """What every smbclient call gets: credentials, port and this store's own pool."""
+        user = f"{self.domain}\\{self.username}" if self.domain else self.username
+        return {
+            "username": user,
+            "password": self.password,
+            "port": self.port,
+            # None (not False) when not required: a NAS that insists on encryption still works
+            "encrypt": True if self.encrypt else None,
+            "connection_timeout": self.timeout,
+            "connection_cache": self._connections,
+        }
+
+    def _connect(self) -> Any:
+        """The logged-in session with the share connected; registered again on every call."""
+        import smbclient
+        from smbclient import ClientConfig
+        from smbprotocol.exceptions import BadNetworkName, SMBConnectionClosed
+        from smbprotocol.tree import TreeConnect
+
+        kwargs = self._kwargs()
+        kwargs.pop("connection_cache")
+        with self._lock:
+            try:
+                session = smbclient.register_session(
+                    self.address.host, connection_cache=self._connections, **kwargs
+                )
+            except (SMBConnectionClosed, TimeoutError, ConnectionError) as exc:
+                raise ShareUnreachable(
+                    f"Cannot set up SMB with {self.address.host}:{self.port}: the connection "
+                    f"ended before the NAS answered ({exc}). Check the address and port, and that "
+                    "the NAS is switched on and offers SMB 2 or 3"
+                ) from exc
+            except Exception as exc:
+                if _CANNOT_ENCRYPT not in str(exc):
+                    raise
+                error = self._cannot_encrypt()
+                self._drop()  # smbprotocol keeps the half-made session and would reuse it in clear
+                raise error from exc
+            if self.encrypt and not session.encrypt_data:
+                error = self._cannot_encrypt()
+                self._drop()
+                raise error
+            if not any(t.share_name == self.share_unc for t in session.tree_connect_table.values()):
+                tree = TreeConnect(session, self.share_unc)
+                try:
+                    tree.connect(require_secure_negotiate=ClientConfig().require_secure_negotiate)
+                except BadNetworkName:
+                    raise self._no_such_share() from None
+        return session
+
+    def _cannot_encrypt(self) -> ShareMisconfigured:
+        dialect = self._dialect()
+        spoken = f" (it speaks {dialect})" if dialect else ""
+        return ShareMisconfigured(
+            f"Encryption was requested, but the NAS at {self.address.host}:{self.port} cannot "
+            f"encrypt: it does not offer SMB 3{spoken}. Turn on SMB 3 on the NAS, or set "
+            "'Require encryption' to no"
+        )
+
+    def _no_such_share(self) -> ShareMisconfigured:
+        return ShareMisconfigured(
+            f"The NAS at {self.address.host} has no share named {self.address.share!r}. "
+            "Check the share name (the part after the address in the share path) and that "
+            "this user may see it",
+        )
+
+    def close(self) -> None:
+        """Log off and close this store's connections (a later call connects again)."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        import smbclient
+
+        smbclient.reset_connection_cache(fail_on_error=False, connection_cache=self._connections)
+
+    def __enter__(self) -> SMBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def translate(self, exc: BaseException, path: str = "") -> BaseException:
+        """``exc`` from smbprotocol as one of this module's errors (or FileNotFoundError)."""
+        from smbprotocol.exceptions import SMBAuthenticationError, SMBConnectionClosed, SMBException
+
+        if isinstance(exc, (ShareUnreachable, ShareDenied, ShareMisconfigured)):
+            return exc
+        where = f"{self.address.host}:{self.port}"
+        status = _status(exc)
+        text = str(exc)
+        if status in _LOGON_STATUSES or isinstance(exc, SMBAuthenticationError):
+            return ShareDenied(
+                f"The NAS at {where} refused to log in user {self.username!r}. Check the user "
+                "name, password and domain",
+            )
+        if status in _ACCESS_STATUSES:
+            return ShareDenied(
+                f"The NAS at {where} denied user {self.username!r} access to "
+                f"{self._shown(path)}. Give this user write access to the share",
+            )
+        if status in _SHARE_STATUSES:
+            return self._no_such_share()
+        if _CANNOT_ENCRYPT in text:
+            return self._cannot_encrypt()
+        if status in _FULL_STATUSES:
+            return OSError(errno.ENOSPC, f"The share {self.where()} is full", self._shown(path))
+        if status in _GONE_STATUSES:
+            return ShareUnreachable(
+                f"The NAS at {where} ended the session; it will be opened again"
+            )
+        if isinstance(exc, OSError) and exc.errno == errno.ENOENT and status is not None:
+            return FileNotFoundError(errno.ENOENT, "No such file on the share", self._shown(path))
+        if isinstance(exc, ValueError) and text.startswith("Failed to connect"):
+            cause = exc.__cause__ or exc
+            return ShareUnreachable(
+                f"Cannot reach the NAS at {where} ({cause}). Check the address and port, and "
+                "that the NAS is switched on and reachable from this server",
+            )
+        if isinstance(exc, (SMBConnectionClosed, TimeoutError, ConnectionError, EOFError)) or (
+            isinstance(exc, SMBException) and "timeout" in text.lower()
+        ):
+            return ShareUnreachable(f"The connection to the NAS at {where} broke: {text}")
+        return exc
+
+    def _shown(self, path: str) -> str:
+        return f"{self.where()}/{path}" if path else self.where()
+
+    def _dialect(self) -> str:
+        connection = next(iter(self._connections.values()), None)
+        value = getattr(connection, "dialect", None)
+        return _DIALECTS.get(value, "") if isinstance(value, int) else ""
+
+    def is_permanent_error(self, exc: BaseException) -> bool:
+        exc = self.translate(exc)
+        if isinstance(exc, ShareUnreachable):
+            return False
+        return isinstance(exc, (ShareDenied, ShareMisconfigured, FileNotFoundError, ValueError))
+
+    def _call(self, path: str, fn: Any, *args: Any, **extra: Any) -> Any:
+        """``fn(*args)`` from smbclient with this store's session, errors translated."""
+        try:
+            self._connect()
+            return fn(*args, **self._kwargs(), **extra)
+        except Exception as exc:
+            raise self.translate(exc, path) from exc
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def _parts(self, path: str) -> list[str]:
+        if path.startswith(("/", "\\")):
+            raise ValueError(f"storage path must be relative and inside the store: {path!r}")
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        for part in parts:
+            if part == "..":
+                raise ValueError(f"storage path must be relative and inside the store: {path!r}")
+            bad = _BAD_NAME_CHARS.search(part)
+            if bad:
+                raise ValueError(
+                    f"storage path has {bad.group()!r}, which SMB cannot store: {path!r}"
+                )
+        return parts
+
+    def _unc(self, path: str) -> str:
+        parts = self._parts(path)
+        if not parts:
+            raise ValueError("storage path is empty")
+        return "\\".join((self.root_unc, *parts))
+
+    # -- the Store interface ------------------------------------------------------------------
+
+    def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        import smbclient
+
+        target = self._unc(path)
+        folder, _, _ = target.rpartition("\\")
+        temp = f"{folder}\\{TEMP_PREFIX}{uuid.uuid4().hex}"
+        self._call(path, smbclient.makedirs, folder, exist_ok=True)
+        try:
+            try:
+                raw = self._call(path, smbclient.open_file, temp, "wb", buffering=0)
+            except FileNotFoundError:  # a remove() tidied the folder away meanwhile
+                self._call(path, smbclient.makedirs, folder, exist_ok=True)
+                raw = self._call(path, smbclient.open_file, temp, "wb", buffering=0)
+            try:
+                while chunk := stream.read(COPY_CHUNK):
+                    view = memoryview(chunk)
+                    while view:
+                        try:
+                            written = raw.write(view)
+                        except Exception as exc:
+                            raise self.translate(exc, path) from exc
+                        view = view[written:]
+            finally:
+                try:
+                    raw.close()
+                except Exception as exc:
+                    raise self.translate(exc, path) from exc
+            self._call(path, smbclient.replace, temp, target)
+        except BaseException:
+            # gone already, or the NAS is gone: nothing more to tidy
+            with contextlib.suppress(Exception):
+                self._call(path, smbclient.remove, temp)
+            raise
+        info = self.stat(path)
+        if info is None:
+            raise ShareUnreachable(f"{self._shown(path)} vanished right after writing")
+        return info
+
+    def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
+        import smbclient
+
+        target = self._unc(path)
+        raw = self._call(path, smbclient.open_file, target, "rb", buffering=0, share_access="rd")
+        if offset:
+            raw.seek(offset)  # only moves the file position: no request
+        return bounded(io.BufferedReader(_Translating(self, raw, path), READ_BUFFER), length)
+
+    def stat(self, path: str) -> ObjectInfo | None:
+        import smbclient
+
+        try:
+            st = self._call(path, smbclient.stat, self._unc(path))
+        except FileNotFoundError:
+            return None
+        if st.st_file_attributes & 0x10:  # a folder, not a file
+            return None
+        return ObjectInfo(path, int(st.st_size), float(st.st_mtime))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        parts = self._parts(prefix)
+        start = "\\".join((self.root_unc, *parts))
+        yield from self._walk(start, "/".join(parts))
+
+    def _walk(self, folder: str, rel: str) -> Iterator[ObjectInfo]:
+        import smbclient
+
+        try:
+            with self._call(rel, smbclient.scandir, folder) as entries:
+                found = [(e.name, e.smb_info) for e in self._translated(entries, rel)]
+        except FileNotFoundError:
+            return
+        folders = []
+        for name, info in sorted(found, key=lambda item: item[0]):
+            child = f"{rel}/{name}" if rel else name
+            if info.file_attributes & 0x10:
+                folders.append((f"{folder}\\{name}", child))
+            elif not name.startswith(TEMP_PREFIX):
+                yield ObjectInfo(child, int(info.end_of_file), _timestamp(info.last_write_time))
+        for path, child in folders:
+            yield from self._walk(path, child)
+
+    def _translated(self, entries: Iterator[Any], rel: str) -> Iterator[Any]:
+        while True:
+            try:
+                entry = next(entries)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self.translate(exc, rel) from exc
+            yield entry
+
+    def remove(self, path: str) -> None:
+        import smbclient
+
+        target = self._unc(path)
+        with contextlib.suppress(FileNotFoundError):
+            self._call(path, smbclient.remove, target)
+        # tidy folders left empty, never the store's own folder
+        parts = self._parts(path)[:-1]
+        while parts:
+            try:
+                self._call(path, smbclient.rmdir, "\\".join((self.root_unc, *parts)))
+            except OSError:
+                break
+            parts.pop()
+
+    def diagnose(self) -> tuple[Accessibility, str]:
+        """Whether the share can be written to, and in words what was found."""
+        import smbclient
+
+        probe = f"{self.root_unc}\\{TEMP_PREFIX}probe-{uuid.uuid4().hex}"
+        try:
+            session = self._connect()
+            self._call("", smbclient.makedirs, self.root_unc, exist_ok=True)
+            raw = self._call("", smbclient.open_file, probe, "wb", buffering=0)
+            raw.close()
+            self._call("", smbclient.remove, probe)
+        except Exception as exc:
+            translated = self.translate(exc)
+            if isinstance(translated, ShareDenied):
+                return Accessibility.DENIED, str(translated)
+            if isinstance(translated, ShareMisconfigured):
+                return Accessibility.MISCONFIGURED, str(translated)
+            if isinstance(translated, ShareUnreachable):
+                return Accessibility.UNREACHABLE, str(translated)
+            return Accessibility.UNREACHABLE, f"The NAS at {self.where()} failed: {translated}"
+        encrypted = " with encryption" if session.encrypt_data else ""
+        return Accessibility.OK, f"Connected to {self.where()} over {self._dialect()}{encrypted}"
+
+    def test(self) -> Accessibility:
+        return self.diagnose()[0]
+
+    def free_space(self) -> int | None:
+        import smbclient
+        from smbprotocol.exceptions import SMBOSError
+
+        try:
+            result = self._call("", smbclient.stat_volume, self.share_unc)
+        except SMBOSError:  # the NAS does not answer volume queries
+            return None
+        return int(result.caller_available_size)
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+def from_settings(settings: Mapping[str, str], name: str) -> SMBStore:
+    address = parse_share_path(settings["path"])
+    port = int(settings.get("port") or DEFAULT_PORT)
+    if address.port is not None and port not in (DEFAULT_PORT, address.port):
+        raise InvalidSetting(
+            "port",
+            f"the share path names port {address.port} but Port is {port}",
+            "Give the port in one place only",
+        )
+    return SMBStore(
+        address,
+        settings["username"],
+        settings["password"],
+        domain=settings.get("domain", ""),
+        encrypt=settings.get("encrypt", "no") == "yes",
+        port=port,
+        name=name,
+    )

@@ -10,8 +10,8 @@ Each module ``tests/stores/<kind>.py`` defines three fixtures:
 """
 
 # every storage type the conformance suite runs against
-KINDS = ["local", "smb", "s3", "gdrive"]  # helpers add: "smb", "s3", "gcs", "azure", "gdrive"
+KINDS = ["local", "smb", "s3", "gdrive", "gcs", "azure"]
 # types with a server whose credentials can be wrong
-DENIABLE: list[str] = ["smb", "s3", "gdrive"]
+DENIABLE: list[str] = ["smb", "s3", "gdrive", "azure"]  # not gcs: its emulator takes any key
 # types reached over the network
-REMOTE: list[str] = ["smb", "s3", "gdrive"]
+REMOTE: list[str] = ["smb", "s3", "gdrive", "gcs", "azure"]

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from mm_engine.errors import MMError
-from mm_engine.storage.base import Accessibility, ObjectInfo
+from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource
 from mm_engine.storage.fields import Field
 
 KIND = "azure"
@@ -133,37 +133,6 @@ def _timestamp(value: datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
 
 
-class _Source:
-    """``stream`` as the SDK reads it: whole requests, and a size that is kept.
-
-    The SDK takes a short read for the end of the data and would commit a truncated blob;
-    here a short read is read again, and a stream that ends before ``size`` is an error.
-    It offers no seek, so the SDK reads it once, block by block, without holding it.
-    """
-
-    def __init__(self, stream: BinaryIO, size: int | None) -> None:
-        self.stream = stream
-        self.size = size
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        want = n if n is not None and n >= 0 else 1 << 62
-        if self.size is not None:
-            want = min(want, self.size - self.count)
-        parts: list[bytes] = []
-        got = 0
-        while got < want:
-            chunk = self.stream.read(min(want - got, 1 << 24))
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        self.count += got
-        if self.size is not None and got < want:
-            raise OSError(f"the source ended after {self.count} of {self.size} bytes")
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 class _Download(io.RawIOBase):
     """The SDK's downloader as a file: it fetches the next chunk as the previous one is used."""
 
@@ -246,7 +215,7 @@ class AzureStore:
     # -- the Store interface --------------------------------------------------------------------
 
     def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
-        source = _Source(stream, size)
+        source = SizedSource(stream, size)
         blob = self._client().get_blob_client(self._key(path))
         result = blob.upload_blob(source, length=size, overwrite=True, max_concurrency=1)
         return ObjectInfo(path, source.count, _timestamp(result.get("last_modified")))

@@ -74,3 +74,34 @@ def bounded(inner: BinaryIO, length: int | None) -> BinaryIO:
     if length is None:
         return inner
     return io.BufferedReader(Bounded(inner, length))
+
+
+class SizedSource:
+    """``stream`` as an SDK reads it: whole requests, and a size that is kept.
+
+    SDKs take a short read for the end of the data and would store a truncated object; here a
+    short read is read again, and a stream that ends before ``size`` raises OSError. It offers
+    no seek, so an SDK reads it once, block by block, without holding it.
+    """
+
+    def __init__(self, stream: BinaryIO, size: int | None) -> None:
+        self.stream = stream
+        self.size = size
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        want = n if n is not None and n >= 0 else 1 << 62
+        if self.size is not None:
+            want = min(want, self.size - self.count)
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            chunk = self.stream.read(min(want - got, 1 << 24))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        self.count += got
+        if self.size is not None and got < want:
+            raise OSError(f"the source ended after {self.count} of {self.size} bytes")
+        return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from mm_engine.errors import InvalidSetting, MMError
-from mm_engine.storage.base import Accessibility, ObjectInfo
+from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource
 from mm_engine.storage.fields import Field
 
 KIND = "gcs"
@@ -130,34 +130,8 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-class _Source:
-    """``stream`` as the SDK reads it: whole requests, a position, and a size that is kept.
-
-    The SDK takes a short read for the end of the data, and would store a truncated object;
-    here a short read is read again, and a stream that ends before ``size`` is an error.
-    """
-
-    def __init__(self, stream: BinaryIO, size: int | None) -> None:
-        self.stream = stream
-        self.size = size
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        want = n if n is not None and n >= 0 else 1 << 62
-        if self.size is not None:
-            want = min(want, self.size - self.count)
-        parts: list[bytes] = []
-        got = 0
-        while got < want:
-            chunk = self.stream.read(min(want - got, 1 << 24))
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        self.count += got
-        if self.size is not None and got < want:
-            raise OSError(f"the source ended after {self.count} of {self.size} bytes")
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+class _Source(SizedSource):
+    """A SizedSource that also tells its position, which the GCS SDK asks for."""
 
     def tell(self) -> int:
         return self.count

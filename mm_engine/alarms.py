@@ -42,6 +42,7 @@ class AlarmType(StrEnum):
     CONFIGURATION_CHANGED = "CONFIGURATION_CHANGED"
     EMAIL_ERROR = "EMAIL_ERROR"
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    ARCHIVE_ERROR = "ARCHIVE_ERROR"
 
 
 # Mailing a failure to mail would loop (and could not arrive anyway).
@@ -95,6 +96,14 @@ TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.ACCOUNT_LOCKED, ""): (
         Severity.WARNING,
         "Account {user} is locked after {failures} failed logins, until {until}.",
+    ),
+    (AlarmType.ARCHIVE_ERROR, ""): (
+        Severity.MAJOR,
+        "Connector {name} is not accessible: {error}",
+    ),
+    (AlarmType.FILE_ERROR, "archive"): (
+        Severity.MINOR,
+        "Failed to copy file {file1} to {file2}. {reason}",
     ),
     (AlarmType.EMAIL_ERROR, ""): (
         Severity.MAJOR,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,7 @@ from mm_engine.search import (
 )
 from mm_engine.signing import Signer, sha256_file
 from mm_engine.storage import LocalStore
+from mm_engine.storage.crypt import ChunkAuthFailed, TrailingData, Truncated
 
 __all__ = [
     "Catalogue",
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 Progress = Callable[[int, int], None]
+# A recording's bytes from an archive copy, by recording id (mm_engine/connectors.py): NotFound
+# when it has no copy, MMError when no copy can be read.
+RemoteOpener = Callable[[int], BinaryIO]
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class Catalogue:
         self.db = db
         self.signer = signer
         self.store = store
+        self.remote: RemoteOpener | None = None  # set by the engine once connectors exist
 
     # -- search -------------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> Page:
@@ -245,13 +251,30 @@ class Catalogue:
         return [recording_from_row(rows[i]) for i in wanted]
 
     def iter_oldest(
-        self, before_ts: float | None = None, batch: int = BATCH
+        self,
+        before_ts: float | None = None,
+        batch: int = BATCH,
+        *,
+        archived: bool | None = None,
+        local_only: bool = False,
     ) -> Iterator[Recording]:
         """Oldest call first, in short reads, so retention can walk a huge catalogue and delete
-        as it goes without holding a read transaction open."""
+        as it goes without holding a read transaction open.
+
+        ``archived``: only recordings with (True) or without (False) an archive copy;
+        ``local_only``: only recordings whose file is still in the call storage.
+        """
         last: tuple[float, int] | None = None
+        fixed: list[str] = []
+        if archived is not None:
+            fixed.append(
+                f"{'' if archived else 'NOT '}EXISTS"
+                " (SELECT 1 FROM archive_copies c WHERE c.recording_id = r.id)"
+            )
+        if local_only:
+            fixed.append("r.local_present = 1")
         while True:
-            clauses, params = [], []
+            clauses, params = list(fixed), []
             if before_ts is not None:
                 clauses.append("r.start_ts < ?")
                 params.append(before_ts)
@@ -312,15 +335,44 @@ class Catalogue:
             yield rows
             last = rows[-1]["id"]
 
+    def _digest(self, root: Path, row: sqlite3.Row) -> str | Verification:
+        """SHA-256 of the recording's bytes: the local file, else an archive copy (read whole,
+        decrypted if need be). A copy that fails authentication was altered: TAMPERED."""
+        if row["local_present"]:
+            try:
+                return sha256_file(root / row["path"])
+            except OSError:
+                pass
+        elif (migrated := self.migrated_file(row["id"], row["path"])) is not None:
+            try:
+                return sha256_file(migrated)
+            except OSError:
+                pass
+        if self.remote is None:
+            return Verification.CANNOT_VERIFY
+        try:
+            with self.remote(row["id"]) as fh:
+                digest = hashlib.sha256()
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+                return digest.hexdigest()
+        except (ChunkAuthFailed, Truncated, TrailingData):
+            return Verification.TAMPERED
+        except Exception as exc:  # only the type: a backend's message could quote a secret
+            log.info(
+                "recording %s: no archive copy could be read (%s)", row["id"], type(exc).__name__
+            )
+            return Verification.CANNOT_VERIFY
+
     def _verify_row(self, root: Path, row: sqlite3.Row) -> Verification:
         """Hash first: a changed file is tampered whatever the signature says; a changed row
         (hash or details) fails the signature, which covers both."""
-        if not row["local_present"]:
+        if not row["sha256"]:
+            # migrated from Contact Recorder without a checksum: nothing vouches for its content
             return Verification.CANNOT_VERIFY
-        try:
-            digest = sha256_file(root / row["path"])
-        except OSError:
-            return Verification.CANNOT_VERIFY
+        digest = self._digest(root, row)
+        if isinstance(digest, Verification):
+            return digest
         if digest != row["sha256"]:
             return Verification.TAMPERED
         details = recording_from_row(row).details.to_dict()
@@ -333,14 +385,66 @@ class Catalogue:
     # -- reading a recording's bytes -----------------------------------------------------------
     def open_audio(self, rec: Recording) -> BinaryIO:
         """The stored Opus file of ``rec``, wherever it lives: the one way playback, download and
-        verification read a recording (archive copies are read here once local files can go)."""
+        verification read a recording. When the local file is gone (pruned by retention, or
+        lost) an archive copy is read instead, from the active connector first. A recording
+        migrated from Contact Recorder is read where it was (:meth:`migrated_file`)."""
+        migrated = self.migrated_file(rec.id, rec.path)
         try:
+            if migrated is not None:
+                return open(migrated, "rb")
             return self.store().open(rec.path)
         except FileNotFoundError:
-            raise NotFound(
-                f"The file of recording {rec.id} ({rec.path}) is missing from the call storage.",
-                "Run `mm recordings verify` to see which files are affected.",
-            ) from None
+            pass
+        if self.remote is not None:
+            try:
+                return self.remote(rec.id)
+            except NotFound:
+                pass
+        where = (
+            f"{migrated}, migrated from Contact Recorder"
+            if migrated is not None
+            else f"{rec.path} in the call storage"
+        )
+        raise NotFound(
+            f"The file of recording {rec.id} ({where}) is missing and it has no archive copy.",
+            "Run `mm recordings verify` to see which files are affected.",
+        )
+
+    def migrated_file(self, rec_id: int, path: str) -> Path | None:
+        """Where a recording migrated from Contact Recorder is: it stays in the legacy tree,
+        outside the call storage (mm_engine/contact_recorder). None for any other recording."""
+        row = self.db.query_one(
+            "SELECT root FROM migrated_recordings WHERE recording_id = ?", (rec_id,)
+        )
+        return Path(row["root"]) / path if row is not None else None
+
+    def drop_local(self, ids: Iterable[int]) -> list[int]:
+        """Remove the local files of recordings that have an archive copy; their rows stay
+        (``local_present = 0``) and they play from the archive. Ids without a copy are left
+        alone. File first, then row: a crash between leaves a row whose file is gone, which
+        :meth:`open_audio` serves from the archive all the same."""
+        wanted = _id_list(ids)
+        store = self.store()
+        dropped: list[int] = []
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(
+                f"SELECT r.id, r.path FROM recordings r WHERE r.id IN ({marks})"
+                " AND r.local_present = 1"
+                " AND EXISTS (SELECT 1 FROM archive_copies c WHERE c.recording_id = r.id)",
+                chunk,
+            )
+            for row in rows:
+                store.remove(row["path"])
+            done = [int(r["id"]) for r in rows]
+            if done:
+                marks = ",".join("?" * len(done))
+                self.db.execute_write(
+                    f"UPDATE recordings SET local_present = 0 WHERE id IN ({marks})", done
+                )
+            dropped.extend(done)
+        return dropped
 
     # -- delete (F30) -------------------------------------------------------------------------
     def delete(self, ids: Iterable[int]) -> list[int]:
@@ -379,8 +483,12 @@ class Catalogue:
         return deleted
 
     def _refuse_remote_only(self, rows: list[sqlite3.Row]) -> None:
-        """Hook for F30: "recordings held only on a remote archive cannot be deleted".
-
-        Archiving does not exist yet, so no row has ``local_present = 0``. When it does, refuse
-        here (raise Refused naming the ids) for rows with ``local_present = 0``.
-        """
+        """F30: "recordings held only on a remote archive cannot be deleted"."""
+        remote = [int(r["id"]) for r in rows if not r["local_present"]]
+        if remote:
+            raise Refused(
+                f"Cannot delete recording {_describe_ids(remote)}: held only on a remote "
+                "archive (the local file was removed by retention or for disk space), and such "
+                "recordings are kept as the archive's record. Nothing was deleted.",
+                "Leave these ids out to delete the others.",
+            )

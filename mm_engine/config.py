@@ -103,10 +103,9 @@ def _email_list(value: str) -> str:
 
 
 def _connector_name(value: str) -> str:
-    value = value.strip()
-    if value:
-        raise ValueError(f"no connector named '{value}' exists (connectors are not set up yet)")
-    return value
+    """Only the shape here; that the connector exists is checked by the engine's guard
+    (mm_engine/connectors.py), inside the same write."""
+    return value.strip()
 
 
 def _storage_type(value: str) -> str:
@@ -191,6 +190,12 @@ SETTINGS: dict[str, Setting] = {
             "Full rescan of the handover folder (file events can be lost)",
             _float_min(0.5),
             _const("30"),
+        ),
+        Setting(
+            "archive_interval_minutes",
+            "Archive new recordings to the active connector every this many minutes",
+            _int_range(1, 1440),
+            _const("5"),
         ),
         Setting(
             "disk_min_free_gb",

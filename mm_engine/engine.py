@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mm_engine.alarms import Alarms
+from mm_engine.archiving import Archiver
 from mm_engine.audit import Audit
 from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
+from mm_engine.connectors import ACTIVE_KEY, Connectors
 from mm_engine.db import Database
 from mm_engine.mailer import Mail
 from mm_engine.paths import DataDir
@@ -36,6 +38,10 @@ class Engine:
         self.audit = Audit(self.db, self.config)
         self.users = Users(self.db, self.audit, self.alarms)
         self.config.guard("call_storage_path", refuse_path_change_with_recordings)
+        self.connectors = Connectors(self.db, self.config, self.alarms, self.data_dir.keys)
+        self.config.guard(ACTIVE_KEY, self.connectors.guard_active)
+        self.catalogue.remote = self.connectors.open_archived
+        self.archiver = Archiver(self.db, self.connectors, self.catalogue, self.alarms)
 
     def store(self) -> LocalStore:
         """The call storage, as configured now (the path can change while we run)."""

@@ -1,7 +1,10 @@
-"""Keeping the call storage within its days to keep and its disk space (seed F9, F34).
+"""Keeping the call storage within its days to keep and its disk space (seed F9, F17, F34).
 
-Which recordings go first is decided in one place, :meth:`Retention.prune_candidates`, so a
-later issue can prefer recordings that already have an archive copy.
+Which recordings go first is decided in one place, :meth:`Retention.prune_candidates`:
+recordings that already have an archive copy, oldest call first, then the others. An archived
+recording only loses its local file: it stays in the catalogue (``local_present = 0``) and
+plays, downloads and verifies from the archive (F17). A recording without a copy is deleted
+outright, and while a connector is active the days-to-keep rule waits for its copy instead.
 """
 
 from __future__ import annotations
@@ -45,18 +48,37 @@ class Retention:
         self.store = store
         self.clock = clock
 
-    def prune_candidates(self, before_ts: float | None = None) -> Iterator[Recording]:
-        """The order in which recordings are given up: oldest call first.
+    def archiving(self) -> bool:
+        return bool(self.config.get("active_connector"))
 
-        The one place the policy lives; archiving will put recordings with an archive copy first.
+    def prune_candidates(
+        self, before_ts: float | None = None, *, unarchived: bool = True
+    ) -> Iterator[Recording]:
+        """The order in which local files are given up: archived recordings first (only their
+        local file goes), oldest call first; then, if ``unarchived``, the others (deleted).
+
+        Only recordings whose file is still local are candidates: nothing else frees space.
         """
-        return self.catalogue.iter_oldest(before_ts=before_ts, batch=BATCH)
+        first = self.catalogue.iter_oldest(
+            before_ts=before_ts, batch=BATCH, archived=True, local_only=True
+        )
+        if not unarchived:
+            return first
+        rest = self.catalogue.iter_oldest(
+            before_ts=before_ts, batch=BATCH, archived=False, local_only=True
+        )
+        return itertools.chain(first, rest)
 
     def _delete(self, chosen: Iterable[Recording]) -> PruneReport:
+        """Archived ones lose their local file only; the others are deleted."""
         deleted = freed = 0
         items = iter(chosen)
         while batch := list(itertools.islice(items, BATCH)):
-            self.catalogue.delete([r.id for r in batch])
+            ids = [r.id for r in batch]
+            dropped = set(self.catalogue.drop_local(ids))
+            rest = [i for i in ids if i not in dropped]
+            if rest:
+                self.catalogue.delete(rest)
             deleted += len(batch)
             freed += sum(r.size for r in batch)
         return PruneReport(deleted, freed)
@@ -66,7 +88,12 @@ class Retention:
         days = int(self.config.get("retention_days"))
         if days == 0:
             return PruneReport(0, 0)
-        report = self._delete(self.prune_candidates(before_ts=self.clock() - days * 86400))
+        # while a connector is active, a recording without its copy yet waits for it
+        report = self._delete(
+            self.prune_candidates(
+                before_ts=self.clock() - days * 86400, unarchived=not self.archiving()
+            )
+        )
         if report.deleted:
             log.info("retention: deleted %d recordings older than %d days", report.deleted, days)
         return report

@@ -83,6 +83,7 @@ class Service:
                 time=self._now(),
                 dedupe=f"start:{time.time_ns()}",
             )
+            engine.archiver.stopping.clear()
             for job_id, job, trigger in self._scheduled_jobs():
                 self.scheduler.add_job(self._safe(job), id=job_id, coalesce=True, **trigger)
             self.scheduler.start()
@@ -112,6 +113,14 @@ class Service:
                 self.retention.ensure_free_space,
                 {"trigger": "interval", "seconds": SPACE_CHECK_SECONDS},
             ),
+            (
+                "archive",
+                self.engine.archiver.run_once,
+                {
+                    "trigger": "interval",
+                    "minutes": int(self.engine.config.get("archive_interval_minutes")),
+                },
+            ),
         ]
 
     def _safe(self, job: Callable[[], object]) -> Callable[[], None]:
@@ -134,6 +143,7 @@ class Service:
             return
         self._started = False
         self.watcher.stop()
+        self.engine.archiver.stopping.set()  # a long archive run ends after its current file
         self.scheduler.shutdown(wait=True)
         self.engine.alarms.raise_(
             AlarmType.SYSTEM_RESTART,

@@ -11,17 +11,20 @@ Front ends may call :func:`allowed` to hide what would be refused; the session s
 
 from __future__ import annotations
 
+import functools
 import re
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from mm_engine.archiving import ArchiveReport
 from mm_engine.audit import AuditAction, AuditFilter, AuditPage, VerifyReport
 from mm_engine.catalogue import Page, Scope, SearchQuery, VerifyResult
 from mm_engine.config import SETTINGS
+from mm_engine.connectors import ConnectorInfo, KindInfo, TestResult, available_kinds
 from mm_engine.domain import Recording
 from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
@@ -29,6 +32,14 @@ from mm_engine.mailer import SMTP_TIMEOUT, Delivery, SmtpSettings
 from mm_engine.principal import Principal, ReplayScope, Rights, Role
 from mm_engine.search import split_values
 from mm_engine.users import UserChange, UserInfo
+
+if TYPE_CHECKING:  # both load numpy and soundfile: only when playing or downloading
+    from mm_engine.backup import Manifest
+    from mm_engine.contact_recorder.importer import Progress as MigrationProgress
+    from mm_engine.contact_recorder.importer import Summary as MigrationSummary
+    from mm_engine.download import Download
+    from mm_engine.playback import Replay
+    from mm_engine.rebuild import RebuildReport
 
 # F12: "self-service search shows at most 100 results".
 END_USER_MAX_RESULTS = 100
@@ -52,6 +63,12 @@ class Operation(StrEnum):
     AUDIT_EXPORT = "export the audit trail"
     USERS_MANAGE = "manage other users' accounts"
     STORAGE_MOVE = "move the call storage"
+    BACKUP = "back up or restore the installation"
+    CATALOGUE_REBUILD = "rebuild the catalogue from storage"
+    CONNECTORS_VIEW = "view connectors and archiving"
+    CONNECTORS_MANAGE = "add, change, test, activate or remove connectors"
+    ARCHIVE_RUN = "start an archive run"
+    MIGRATE = "migrate from Contact Recorder"
 
 
 _ALL = frozenset(Role)
@@ -77,6 +94,13 @@ RULES: dict[Operation, frozenset[Role]] = {
     Operation.AUDIT_EXPORT: _ADMIN,
     Operation.USERS_MANAGE: _ADMIN,
     Operation.STORAGE_MOVE: _ADMIN,
+    Operation.BACKUP: _ADMIN,
+    Operation.CATALOGUE_REBUILD: _ADMIN,
+    # F11: standard users see the connectors tab, read-only
+    Operation.CONNECTORS_VIEW: _STAFF,
+    Operation.CONNECTORS_MANAGE: _ADMIN,
+    Operation.ARCHIVE_RUN: _ADMIN,
+    Operation.MIGRATE: _ADMIN,
 }
 
 # What a refusal of each operation is filed under in the audit trail.
@@ -94,6 +118,12 @@ AUDIT_ACTION: dict[Operation, AuditAction] = {
     Operation.AUDIT_EXPORT: AuditAction.AUDIT,
     Operation.USERS_MANAGE: AuditAction.USER,
     Operation.STORAGE_MOVE: AuditAction.CONFIGURATION,
+    Operation.BACKUP: AuditAction.CONFIGURATION,
+    Operation.CATALOGUE_REBUILD: AuditAction.CONFIGURATION,
+    Operation.CONNECTORS_VIEW: AuditAction.CONFIGURATION,
+    Operation.CONNECTORS_MANAGE: AuditAction.CONFIGURATION,
+    Operation.ARCHIVE_RUN: AuditAction.CONFIGURATION,
+    Operation.MIGRATE: AuditAction.CONFIGURATION,
 }
 
 _RECORDING_OPS = frozenset(
@@ -287,14 +317,39 @@ class Session:
         self._audit(AuditAction.REPLAY, _recording_details(rec))
         return rec
 
+    def replay(self, recording_id: int) -> Replay:
+        """What the player needs for one recording (details and a way to open its audio),
+        checked and audited as a replay (F31) by :meth:`get`."""
+        from mm_engine.playback import Replay
+
+        rec = self.get(recording_id)
+        return Replay(rec, functools.partial(self.engine.catalogue.open_audio, rec))
+
+    def _downloadable(self, ids: list[int]) -> list[Recording]:
+        """The recordings of ``ids`` if the principal may download every one (else refused,
+        audited, before anything is written)."""
+        self.require(Operation.DOWNLOAD, ids=ids[:100])
+        self._require_in_scope(Operation.DOWNLOAD, ids)
+        return self.engine.catalogue.get_many(ids)
+
     def check_download(self, recording_id: int) -> Recording:
         """Permission to hand one recording's file over, audited as a download; the caller
         copies the file (``rec.path`` under the call storage root)."""
-        self.require(Operation.DOWNLOAD, id=recording_id)
-        self._require_in_scope(Operation.DOWNLOAD, [recording_id])
-        rec = self.engine.catalogue.get(recording_id)
+        rec = self._downloadable([recording_id])[0]
         self._audit(AuditAction.DOWNLOAD, _recording_details(rec))
         return rec
+
+    def download(self, ids: Iterable[int], dest_dir: Path | str | None = None) -> Download:
+        """Write one recording as .opus or several as a zip into ``dest_dir`` (default
+        ``~/mm-downloads``); one audit row per recording, naming the file written (F28, F31)."""
+        from mm_engine.download import export
+
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        recs = self._downloadable(wanted)
+        result = export(self.engine.catalogue, recs, dest_dir, exported_by=self.principal.name)
+        for rec in recs:
+            self._audit(AuditAction.DOWNLOAD, {**_recording_details(rec), "file": str(result.path)})
+        return result
 
     def iter_verify(
         self, ids: Iterable[int] | None = None, progress: Progress | None = None
@@ -372,6 +427,216 @@ class Session:
             {"key": "call_storage_path", "op": "storage move", **result},
         )
         return result
+
+    def migrate_contact_recorder(
+        self,
+        source: Path | str,
+        connectors_file: Path | str | None = None,
+        progress: MigrationProgress | None = None,
+    ) -> MigrationSummary:
+        """Migrate a Contact Recorder tree (F36-F40; administrators only). Audited as a
+        configuration change when it starts, so a run that never ends is on record too, and
+        with its counts when it ends."""
+        from mm_engine.contact_recorder.importer import ContactRecorderMigration
+
+        self.require(Operation.MIGRATE, source=str(source))
+        op = "contact recorder migration"
+        self._audit(
+            AuditAction.CONFIGURATION, {"op": op, "phase": "started", "source": str(source)}
+        )
+        try:
+            summary = ContactRecorderMigration(self.engine.db, self.engine.signer).run(
+                source, connectors_file, progress
+            )
+        except Exception as exc:
+            self._audit(
+                AuditAction.CONFIGURATION,
+                {"op": op, "phase": "failed", "source": str(source), "error": str(exc)},
+            )
+            raise
+        removed = summary.removed_first or {}
+        self._audit(
+            AuditAction.CONFIGURATION,
+            {
+                "op": op,
+                "phase": "finished",
+                "source": summary.source,
+                "migrated": summary.migrated,
+                "skipped": summary.skipped,
+                "connectors_created": [c["name"] for c in summary.connectors_created],
+                "removed_first": removed.get("recordings", 0),
+                "connectors_removed_first": removed.get("connectors_removed", []),
+            },
+        )
+        return summary
+
+    # -- connectors and archiving (F14-F22) -------------------------------------------------
+    def connectors_list(self) -> list[ConnectorInfo]:
+        self.require(Operation.CONNECTORS_VIEW)
+        return self.engine.connectors.list()
+
+    def connectors_show(self, name: str) -> ConnectorInfo:
+        self.require(Operation.CONNECTORS_VIEW, name=name)
+        return self.engine.connectors.get(name)
+
+    def connectors_types(self) -> list[KindInfo]:
+        self.require(Operation.CONNECTORS_VIEW)
+        return available_kinds()
+
+    def _audit_connector(self, op: str, info: ConnectorInfo | None, **extra: Any) -> None:
+        details: dict[str, Any] = {"op": f"connector {op}", **extra}
+        if info is not None:
+            # masked settings only: a secret never reaches the audit trail
+            details.update(name=info.name, type=info.kind, settings=dict(info.settings))
+            details["encrypt"] = info.encrypt
+        self._audit(AuditAction.CONFIGURATION, details)
+
+    def connectors_add(
+        self, name: str, kind: str, settings: Mapping[str, str], encrypt: bool = False
+    ) -> ConnectorInfo:
+        self.require(Operation.CONNECTORS_MANAGE, op="add", name=name, type=kind)
+        info = self.engine.connectors.add(name, kind, settings, encrypt)
+        self._audit_connector("add", info)
+        return info
+
+    def connectors_edit(
+        self,
+        name: str,
+        settings: Mapping[str, str] | None = None,
+        *,
+        new_name: str | None = None,
+        encrypt: bool | None = None,
+    ) -> ConnectorInfo:
+        self.require(Operation.CONNECTORS_MANAGE, op="edit", name=name)
+        info = self.engine.connectors.edit(name, settings, new_name=new_name, encrypt=encrypt)
+        self._audit_connector("edit", info, changed=sorted(settings or {}), was=name)
+        return info
+
+    def connectors_test(self, name: str) -> TestResult:
+        self.require(Operation.CONNECTORS_MANAGE, op="test", name=name)
+        return self.engine.connectors.test(name)
+
+    def connectors_test_settings(
+        self, name: str, kind: str, settings: Mapping[str, str]
+    ) -> TestResult:
+        """Test settings before saving them (a form's "test connection")."""
+        self.require(Operation.CONNECTORS_MANAGE, op="test", name=name)
+        return self.engine.connectors.test_settings(name, kind, settings)
+
+    def connectors_activate(self, name: str) -> ConnectorInfo:
+        self.require(Operation.CONNECTORS_MANAGE, op="activate", name=name)
+        info = self.engine.connectors.activate(name)
+        self._audit_connector("activate", info)
+        return info
+
+    def connectors_deactivate(self) -> None:
+        self.require(Operation.CONNECTORS_MANAGE, op="deactivate")
+        self.engine.connectors.deactivate()
+        self._audit_connector("deactivate", None)
+
+    def connectors_remove(self, name: str) -> None:
+        self.require(Operation.CONNECTORS_MANAGE, op="remove", name=name)
+        info = self.engine.connectors.get(name)
+        self.engine.connectors.remove(name)
+        self._audit_connector("remove", info)
+
+    def archive_run(self, progress: Progress | None = None) -> ArchiveReport:
+        self.require(Operation.ARCHIVE_RUN)
+        report = self.engine.archiver.run_once(progress)
+        self._audit(
+            AuditAction.CONFIGURATION,
+            {
+                "op": "archive run",
+                "connector": report.connector,
+                "status": report.status,
+                "archived": report.archived,
+                "failed": len(report.failed),
+            },
+        )
+        return report
+
+    def archive_status(self) -> dict[str, Any]:
+        self.require(Operation.CONNECTORS_VIEW, op="archive status")
+        return self.engine.archiver.status()
+
+    # -- backup and catalogue rebuild (F4) --------------------------------------------------
+    def backup_create(
+        self,
+        path: Path | str,
+        password: str,
+        *,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> Manifest:
+        """Write a password-protected backup of database, configuration and keys; audited.
+
+        Restoring is :func:`mm_engine.backup.restore_backup` on a data directory no engine has
+        open (so not a session method): a front end closes its engine first.
+        """
+        from mm_engine.backup import create_backup
+
+        self.require(Operation.BACKUP, op="backup create", file=str(path))
+        manifest = create_backup(
+            self.engine.data_dir, path, password, force=force, progress=progress
+        )
+        self._audit(
+            AuditAction.CONFIGURATION,
+            {
+                "op": "backup create",
+                "file": str(path),
+                "counts": manifest.counts,
+                "keys": len(manifest.keys),
+            },
+        )
+        return manifest
+
+    def catalogue_rebuild(
+        self,
+        *,
+        source: str = "local",
+        path: Path | str | None = None,
+        merge: bool = False,
+        signatures_from: Path | str | None = None,
+        progress: Progress | None = None,
+    ) -> RebuildReport:
+        """Re-create catalogue rows from stored files: the call storage (``source`` "local"),
+        a connector by name, or a folder holding a copy of the tree (``path``). The caller
+        holds the engine lock, so nothing is ingested meanwhile; audited as configuration."""
+        from mm_engine.rebuild import CatalogueRebuild, signatures_from_database
+        from mm_engine.storage.base import Store
+        from mm_engine.storage.local import LocalStore
+
+        where = str(path) if path is not None else source
+        self.require(Operation.CATALOGUE_REBUILD, source=where, merge=merge)
+        store: Store | None = None
+        connector_id = None
+        if path is not None:
+            store = LocalStore(Path(path))
+        elif source.strip().lower() != "local":
+            info = self.engine.connectors.get(source)
+            connector_id = info.id
+            store = self.engine.connectors.build_store(info.id, False)
+        known = signatures_from_database(signatures_from) if signatures_from else None
+        job = CatalogueRebuild(
+            self.engine.db, self.engine.signer, self.engine.store(), self.engine.data_dir.keys
+        )
+        report = job.run(
+            store, merge=merge, known=known, connector_id=connector_id, progress=progress
+        )
+        self._audit(
+            AuditAction.CONFIGURATION,
+            {
+                "op": "catalogue rebuild",
+                "source": report.source,
+                "merge": merge,
+                "added": report.added,
+                "signatures_reused": report.signatures_reused,
+                "resigned": report.resigned,
+                "kept_failing": report.signatures_kept_failing,
+                "skipped": len(report.skipped),
+            },
+        )
+        return report
 
     # -- alarms -----------------------------------------------------------------------------
     def alarms_list(
@@ -455,3 +720,21 @@ class Session:
 
     def logout(self) -> None:
         self.engine.users.logout(self.principal)
+
+    # -- new alarms, for a console's toasts (read-only; a primary-key range, cheap to poll) --
+    def alarms_newest_id(self) -> int:
+        """The id of the newest alarm (0: none yet): what "already there" means at login."""
+        self.require(Operation.ALARMS_VIEW)
+        row = self.engine.db.query_one("SELECT max(id) FROM alarms")
+        return int(row[0] or 0) if row else 0
+
+    def alarms_after(self, alarm_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        """Alarms raised after ``alarm_id``, oldest first. A repeat of an open alarm only
+        counts up the old row, so it is not new here (the alarm list shows the count)."""
+        self.require(Operation.ALARMS_VIEW)
+        rows = self.engine.db.query(
+            "SELECT id, type, severity, message, raised_at FROM alarms WHERE id > ?"
+            " ORDER BY id LIMIT ?",
+            (alarm_id, limit),
+        )
+        return [dict(r) for r in rows]

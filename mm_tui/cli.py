@@ -9,8 +9,12 @@ import typer
 
 from mm_tui import (
     cli_alarms,
+    cli_archive,
     cli_audit,
+    cli_backup,
+    cli_catalogue,
     cli_config,
+    cli_connectors,
     cli_decrypt,
     cli_recordings,
     cli_storage,
@@ -25,8 +29,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cli_alarms.app, name="alarms")
+app.add_typer(cli_archive.app, name="archive")
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_backup.app, name="backup")
+app.add_typer(cli_catalogue.app, name="catalogue")
 app.add_typer(cli_config.app, name="config")
+app.add_typer(cli_connectors.app, name="connectors")
 app.command("decrypt")(cli_decrypt.decrypt)
 app.add_typer(cli_recordings.app, name="recordings")
 app.add_typer(cli_storage.app, name="storage")

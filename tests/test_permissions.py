@@ -90,6 +90,7 @@ def world(engine: Engine, add_recording: AddRecording, tmp_path: Path) -> World:
         ),
         "foreign": add_recording(parties=["999", "0399"], owner="999", start=at(8)),
     }
+    engine.connectors.add("archive", "local", {"path": str(tmp_path / "archive")})
     return World(engine, recs, tmp_path)
 
 
@@ -188,6 +189,66 @@ OPERATIONS: dict[str, tuple[Op, set[str], AuditAction | None]] = {
     ),
     "users remove other": (lambda s, w: s.users_remove("spare"), ADMIN, AuditAction.USER),
     "logout": (lambda s, w: s.logout(), set(PRINCIPALS), AuditAction.LOGOUT),
+    "replay": (lambda s, w: s.replay(w.recs["mine_party"].id), REPLAYERS, AuditAction.REPLAY),
+    "download as file": (
+        lambda s, w: s.download([w.recs["mine_party"].id], w.tmp / "dl"),
+        {"admin", "std", "eu_mine_dl", "eu_all"},
+        AuditAction.DOWNLOAD,
+    ),
+    "connectors list": (lambda s, w: s.connectors_list(), STAFF, AuditAction.CONFIGURATION),
+    "connectors show": (
+        lambda s, w: s.connectors_show("archive"),
+        STAFF,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors types": (lambda s, w: s.connectors_types(), STAFF, AuditAction.CONFIGURATION),
+    "connectors add": (
+        lambda s, w: s.connectors_add("nas", "local", {"path": str(w.tmp / "nas")}),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors edit": (
+        lambda s, w: s.connectors_edit("archive", {"path": str(w.tmp / "elsewhere")}),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors test": (
+        lambda s, w: s.connectors_test("archive"),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors test settings": (
+        lambda s, w: s.connectors_test_settings("new", "local", {"path": str(w.tmp / "t")}),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors activate": (
+        lambda s, w: s.connectors_activate("archive"),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors deactivate": (
+        lambda s, w: s.connectors_deactivate(),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "connectors remove": (
+        lambda s, w: s.connectors_remove("archive"),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "archive run": (lambda s, w: s.archive_run(), ADMIN, AuditAction.CONFIGURATION),
+    "archive status": (lambda s, w: s.archive_status(), STAFF, AuditAction.CONFIGURATION),
+    "backup create": (
+        lambda s, w: s.backup_create(w.tmp / "mm.backup", "backup password"),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "catalogue rebuild": (
+        lambda s, w: s.catalogue_rebuild(merge=True),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
 }
 
 
@@ -224,7 +285,11 @@ def test_the_matrix_covers_every_session_operation() -> None:
         "search", "count", "get", "check_download", "verify", "delete", "config_show",
         "config_set", "alarms_list", "alarms_acknowledge", "mail_settings", "test_email",
         "audit_list", "audit_verify", "audit_export", "storage_move", "users_list", "users_add",
-        "users_show", "users_set", "users_passwd", "users_remove", "logout",
+        "users_show", "users_set", "users_passwd", "users_remove", "logout", "replay",
+        "download", "connectors_list", "connectors_show", "connectors_types", "connectors_add",
+        "connectors_edit", "connectors_test", "connectors_test_settings", "connectors_activate",
+        "connectors_deactivate", "connectors_remove", "archive_run", "archive_status",
+        "backup_create", "catalogue_rebuild",
     }  # fmt: skip
     assert public - helpers <= covered, public - helpers - covered
 

@@ -235,7 +235,95 @@ def _004_users_audit(conn: sqlite3.Connection) -> None:
     )
 
 
-STEPS: list[Step] = [_001_core, _002_search_indexes, _003_alarm_ack_and_outbox, _004_users_audit]
+def _005_connectors(conn: sqlite3.Connection) -> None:
+    """Archive connectors (seed F14-F22) and the archive copies each one holds.
+
+    Which connector is active lives in ``config`` (``active_connector``), so there is one truth.
+    ``archived_count`` only ever grows: a connector that has archived anything cannot be deleted
+    (F14) even after the recordings it holds were deleted. ``archive_copies`` keys on
+    (connector, recording), so "pending" (no copy on the active connector) is one primary-key
+    probe per recording under NOT EXISTS, and a connector's copy count is an index range.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE connectors (
+            id                INTEGER PRIMARY KEY,
+            name              TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            kind              TEXT NOT NULL,
+            settings          TEXT NOT NULL DEFAULT '{}',  -- JSON; secret fields sealed enc:v1:
+            encrypt           INTEGER NOT NULL DEFAULT 0,  -- F15: once 1, never 0 again
+            key_id            TEXT,                        -- archive key for new encrypted copies
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL,
+            archived_count    INTEGER NOT NULL DEFAULT 0,
+            last_archived_at  TEXT,
+            last_test_at      TEXT,
+            last_test_result  TEXT,                        -- an Accessibility value
+            last_test_message TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TRIGGER connectors_encrypt_stays_on BEFORE UPDATE OF encrypt ON connectors
+        WHEN old.encrypt = 1 AND new.encrypt = 0 BEGIN
+            SELECT RAISE(ABORT, 'encryption cannot be switched off on a connector');
+        END;
+
+        CREATE TABLE archive_copies (
+            connector_id INTEGER NOT NULL REFERENCES connectors (id),
+            recording_id INTEGER NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+            remote_path  TEXT NOT NULL,      -- as the recording's path; '.mmc' added if encrypted
+            size         INTEGER NOT NULL,   -- plaintext bytes
+            sha256       TEXT NOT NULL,      -- of the plaintext, as sent
+            encrypted    INTEGER NOT NULL,
+            archived_at  TEXT NOT NULL,
+            PRIMARY KEY (connector_id, recording_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX archive_copies_recording ON archive_copies (recording_id);
+        """,
+    )
+
+
+def _006_contact_recorder_migration(conn: sqlite3.Connection) -> None:
+    """Recordings and connectors migrated from Contact Recorder (seed F36-F39).
+
+    A migrated recording stays in the legacy tree: ``root`` is the absolute folder its
+    ``recordings.path`` is relative to (its ``local_present`` is 0: it is not in the call
+    storage). ``job_id`` is the migration run (``jobs`` row) that made a row or a connector, so
+    a re-run after an interruption removes exactly what the unfinished run made; a connector
+    whose name is no longer ``given_name`` was renamed and is kept (F39). ``names`` holds the
+    legacy party and agent names (number -> name, JSON), which have no column of their own.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE migrated_recordings (
+            recording_id INTEGER PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE,
+            job_id       INTEGER NOT NULL,
+            root         TEXT NOT NULL,
+            names        TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX migrated_recordings_job ON migrated_recordings (job_id);
+
+        CREATE TABLE migrated_connectors (
+            connector_id INTEGER PRIMARY KEY REFERENCES connectors (id) ON DELETE CASCADE,
+            job_id       INTEGER NOT NULL,
+            source       TEXT NOT NULL,      -- the legacy tree it came with
+            legacy_id    TEXT NOT NULL,      -- its id in the legacy connector settings file
+            given_name   TEXT NOT NULL       -- MigratedX-Timestamp, as the migration named it
+        );
+        CREATE INDEX migrated_connectors_job ON migrated_connectors (job_id);
+        CREATE INDEX migrated_connectors_legacy ON migrated_connectors (source, legacy_id);
+        """,
+    )
+
+
+STEPS: list[Step] = [
+    _001_core,
+    _002_search_indexes,
+    _003_alarm_ack_and_outbox,
+    _004_users_audit,
+    _005_connectors,
+    _006_contact_recorder_migration,
+]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,459 @@
+"""The archive job (seed F14, F17, F19): copy every recording to the active connector.
+
+Every run takes what is pending (recordings with no copy on the active connector, old ones
+included, oldest call first), writes each through the connector's store (retry, then crypt when
+the connector encrypts), checks what arrived, and records each copy in its own transaction, so a
+run cut short anywhere resumes where it stopped and never copies a recording twice.
+
+Checking a copy: the SHA-256 and size of the bytes to send must match the catalogue (a damaged
+local file is not archived), the stored object's size must match, and its last 64 KiB are read back
+and compared. For an encrypted copy that read also authenticates the final chunk, so a cut or
+wrongly keyed file is caught. The whole file is not read back: archives are often cloud buckets
+that charge for every byte read, and a full read would halve the throughput the seed asks for;
+`mm recordings verify` reads a whole archive copy when the local file is gone.
+
+An unreachable connector raises one ARCHIVE_ERROR alarm (repeats count up), ends the run at the
+first failure, and the next run catches up by itself; a successful run clears the alarm. A
+recording that cannot be read here raises FILE_ERROR for it, and the run goes on.
+
+Two runs at once (the service's schedule and `mm archive run`) are kept apart by a lease: the
+one ``jobs`` row of kind ``archive`` is taken in a write transaction, renewed with every copy,
+and taken over only when its holder's process is gone or silent for an hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from mm_engine.alarms import Alarms, AlarmType
+from mm_engine.catalogue import Catalogue, recording_from_row
+from mm_engine.connectors import (
+    REASONS,
+    ConnectorInfo,
+    Connectors,
+    TestResult,
+    alarm_dedupe,
+    scrub,
+    sentence,
+)
+from mm_engine.db import Database
+from mm_engine.domain import Recording
+from mm_engine.search import COLUMNS
+from mm_engine.storage.base import Accessibility, Store
+from mm_engine.storage.crypt import CryptError
+
+log = logging.getLogger(__name__)
+
+KIND = "archive"
+BATCH = 200
+TAIL = 64 * 1024
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+STALE_SECONDS = 3600  # a lease not renewed this long is taken over even if its pid lives
+Progress = Callable[[int, int], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _age_seconds(stamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class ArchiveReport:
+    """What one run did. ``status``: done, unreachable, busy (another run holds the lease),
+    no-connector, or stopped (the service is stopping, or the lease was taken over)."""
+
+    status: str
+    connector: str | None = None
+    archived: int = 0
+    bytes: int = 0
+    failed: list[int] = field(default_factory=list)
+    pending: int = 0
+    error: str = ""
+    started_at: str = field(default_factory=_now)
+    finished_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _ConnectorDown(Exception):
+    """The store failed while the source was fine: the connector, not the recording."""
+
+
+class _FileProblem(Exception):
+    """This recording cannot be archived now; the run goes on."""
+
+
+class _Source:
+    """A recording's bytes ready to send: hashed and its tail kept before anything is sent, and
+    seekable, so a retried or multipart upload can rewind. A source that cannot seek (a copy
+    read back from another archive) is spooled to a temporary file first."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        size = 0
+        tail = b""
+        self.stream: BinaryIO
+        if stream.seekable():
+            self.stream = stream
+            start = stream.tell()
+        else:
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+            self.stream = spool  # type: ignore[assignment]
+            start = 0
+        try:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                tail = (tail + chunk)[-TAIL:]
+                if self.stream is not stream:
+                    self.stream.write(chunk)
+        finally:
+            if self.stream is not stream:
+                stream.close()
+        self.stream.seek(start)
+        self.sha256 = digest.hexdigest()
+        self.size = size
+        self.tail = tail
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class Archiver:
+    def __init__(
+        self,
+        db: Database,
+        connectors: Connectors,
+        catalogue: Catalogue,
+        alarms: Alarms,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.connectors = connectors
+        self.catalogue = catalogue
+        self.alarms = alarms
+        self.sleep = sleep
+        self.stopping = threading.Event()
+        """Set when the service stops: a run ends after the file it is copying."""
+
+    # -- the lease ----------------------------------------------------------------------------
+    def _take_lease(self, connector: str, total: int) -> tuple[int, str] | None:
+        token = uuid.uuid4().hex
+        params = json.dumps({"token": token, "connector": connector})
+
+        def take(conn: sqlite3.Connection) -> tuple[int, str] | None:
+            row = conn.execute(
+                "SELECT id, status, owner_pid, updated_at FROM jobs WHERE kind = ?"
+                " ORDER BY id LIMIT 1",
+                (KIND,),
+            ).fetchone()
+            now = _now()
+            if row is not None:
+                held = row["status"] == "running" and pid_alive(row["owner_pid"])
+                if held and _age_seconds(row["updated_at"]) < STALE_SECONDS:
+                    return None
+                conn.execute(
+                    "UPDATE jobs SET status = 'running', params = ?, progress = 0, total = ?,"
+                    " result = '', created_at = ?, updated_at = ?, owner_pid = ? WHERE id = ?",
+                    (params, total, now, now, os.getpid(), row["id"]),
+                )
+                return int(row["id"]), token
+            cur = conn.execute(
+                "INSERT INTO jobs (kind, status, params, total, created_at, updated_at, owner_pid)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (KIND, params, total, now, now, os.getpid()),
+            )
+            return int(cur.lastrowid or 0), token
+
+        return self.db.write(take)
+
+    def _release(self, job: int, token: str, report: ArchiveReport) -> None:
+        status = "done" if report.status == "done" else "failed"
+        self.db.execute_write(
+            "UPDATE jobs SET status = ?, result = ?, updated_at = ?"
+            " WHERE id = ? AND json_extract(params, '$.token') = ?",
+            (status, json.dumps(report.to_dict()), _now(), job, token),
+        )
+
+    # -- a run --------------------------------------------------------------------------------
+    def run_once(self, progress: Progress | None = None) -> ArchiveReport:
+        """Archive everything pending on the active connector; see the module docstring."""
+        info = self.connectors.active()
+        if info is None:
+            return ArchiveReport("no-connector", finished_at=_now())
+        lease = self._take_lease(info.name, info.pending)
+        if lease is None:
+            return ArchiveReport(
+                "busy",
+                connector=info.name,
+                pending=info.pending,
+                error="another archive run is in progress",
+                finished_at=_now(),
+            )
+        job, token = lease
+        report = ArchiveReport("done", connector=info.name)
+        try:
+            self._run(info, job, token, report, progress)
+        except BaseException as exc:
+            report.status = "failed"
+            detail = scrub(str(exc), self.connectors.secrets_of(info.id))
+            report.error = report.error or f"{type(exc).__name__}: {detail}"
+            raise
+        finally:
+            report.pending = self.connectors.pending_count(info.id)
+            report.finished_at = _now()
+            self._release(job, token, report)
+        log.info(
+            "archive run to %s: %s, %d archived, %d failed, %d pending",
+            info.name,
+            report.status,
+            report.archived,
+            len(report.failed),
+            report.pending,
+        )
+        return report
+
+    def _down(
+        self, info: ConnectorInfo, report: ArchiveReport, state: Accessibility, detail: str = ""
+    ) -> None:
+        """The connector failed: one alarm (repeats count up), the state remembered."""
+        error = REASONS[state] + (f" ({detail})" if detail else "")
+        report.status = "unreachable"
+        report.error = error
+        self.connectors.record_test(
+            info.id, TestResult(info.name, state, sentence(info.name, state, detail), _now())
+        )
+        self.alarms.raise_(
+            AlarmType.ARCHIVE_ERROR, dedupe=alarm_dedupe(info.id), name=info.name, error=error
+        )
+
+    def _run(
+        self,
+        info: ConnectorInfo,
+        job: int,
+        token: str,
+        report: ArchiveReport,
+        progress: Progress | None,
+    ) -> None:
+        secrets = self.connectors.secrets_of(info.id)
+        try:
+            store = self.connectors.build_store(info.id, info.encrypt, sleep=self.sleep)
+            state = store.test()
+        except Exception as exc:
+            self._down(info, report, Accessibility.UNREACHABLE, scrub(str(exc), secrets))
+            return
+        if state is not Accessibility.OK:
+            self._down(info, report, state)
+            return
+        total = info.pending
+        done = 0
+        after: tuple[float, int] = (-1e300, 0)
+        # the count is two index counts; the walk below probes every recording (about 0.4 s
+        # per million), so it is skipped when nothing is pending
+        while total:
+            rows = self.db.query(
+                f"SELECT {COLUMNS} FROM recordings r WHERE (r.start_ts, r.id) > (?, ?)"
+                " AND NOT EXISTS (SELECT 1 FROM archive_copies c"
+                "   WHERE c.connector_id = ? AND c.recording_id = r.id)"
+                " ORDER BY r.start_ts, r.id LIMIT ?",
+                (*after, info.id, BATCH),
+            )
+            if not rows:
+                break
+            for row in rows:
+                if self.stopping.is_set():
+                    report.status = "stopped"
+                    report.error = "the service is stopping; the next run goes on from here"
+                    return
+                after = (row["start_ts"], row["id"])
+                rec = recording_from_row(row)
+                try:
+                    sha = self._copy(store, info, rec)
+                except _FileProblem as problem:
+                    report.failed.append(rec.id)
+                    self._file_error(info, rec, scrub(str(problem), secrets))
+                except _ConnectorDown as down:
+                    state = self._state_after_failure(store)
+                    self._down(info, report, state, scrub(str(down), secrets))
+                    return
+                else:
+                    if not self._record(info, rec, sha, job, token, done + 1):
+                        report.status = "stopped"
+                        report.error = "another archive run took over"
+                        return
+                    report.archived += 1
+                    report.bytes += rec.size
+                done += 1
+                if progress is not None:
+                    progress(done, max(total, done))
+        self.connectors.record_test(
+            info.id,
+            TestResult(info.name, Accessibility.OK, f"Archive run at {_now()} succeeded.", _now()),
+        )
+        self.alarms.clear(AlarmType.ARCHIVE_ERROR, dedupe=alarm_dedupe(info.id))
+
+    @staticmethod
+    def _state_after_failure(store: Store) -> Accessibility:
+        try:
+            state = store.test()
+        except Exception:
+            return Accessibility.UNREACHABLE
+        return Accessibility.UNREACHABLE if state is Accessibility.OK else state
+
+    def _copy(self, store: Store, info: ConnectorInfo, rec: Recording) -> str:
+        """Write one recording and check the copy; returns the SHA-256 sent."""
+        try:
+            source = _Source(self.catalogue.open_audio(rec))
+        except Exception as exc:
+            raise _FileProblem(str(exc)) from exc
+        try:
+            if source.sha256 != rec.sha256 or source.size != rec.size:
+                raise _FileProblem(
+                    "its content does not match its catalogued checksum, so it was not "
+                    "archived; run `mm recordings verify` on it"
+                )
+            try:
+                store.put(rec.path, source.stream, rec.size)
+            except Exception as exc:
+                raise _ConnectorDown(f"writing {rec.path} failed: {exc}") from exc
+        finally:
+            source.close()
+        try:
+            stat = store.stat(rec.path)
+            if stat is None or stat.size != rec.size:
+                found = "nothing" if stat is None else f"{stat.size} bytes"
+                raise _FileProblem(f"the copy holds {found}, not {rec.size} bytes")
+            with store.open(rec.path, max(0, rec.size - len(source.tail))) as fh:
+                back = fh.read()
+        except _FileProblem:
+            self._discard(store, rec.path)
+            raise
+        except CryptError as exc:
+            self._discard(store, rec.path)
+            raise _FileProblem(f"the encrypted copy does not read back: {exc}") from exc
+        except Exception as exc:
+            raise _ConnectorDown(f"checking {rec.path} failed: {exc}") from exc
+        if back != source.tail:
+            self._discard(store, rec.path)
+            raise _FileProblem("the copy read back differs from what was sent")
+        return source.sha256
+
+    @staticmethod
+    def _discard(store: Store, path: str) -> None:
+        try:
+            store.remove(path)
+        except Exception as exc:  # the message only: a traceback could quote a secret
+            log.warning("could not remove the bad archive copy %s (%s)", path, type(exc).__name__)
+
+    def _record(
+        self, info: ConnectorInfo, rec: Recording, sha: str, job: int, token: str, done: int
+    ) -> bool:
+        """One transaction per copy: the copy row, the connector's counters, clearing an
+        earlier FILE_ERROR for this recording, and renewing the lease. False when the lease
+        was taken over (the copy is recorded all the same: it was made and checked)."""
+        now = _now()
+        file_error_key = f"{AlarmType.FILE_ERROR.value}:archive:{info.id}:{rec.id}:"
+
+        def apply(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT INTO archive_copies (connector_id, recording_id, remote_path, size,"
+                " sha256, encrypted, archived_at)"
+                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM recordings WHERE id = ?)"
+                " ON CONFLICT DO NOTHING",
+                (info.id, rec.id, rec.path, rec.size, sha, int(info.encrypt), now, rec.id),
+            )
+            if cur.rowcount:
+                conn.execute(
+                    "UPDATE connectors SET archived_count = archived_count + 1,"
+                    " last_archived_at = ? WHERE id = ?",
+                    (now, info.id),
+                )
+            conn.execute(
+                "UPDATE alarms SET cleared_at = ? WHERE dedupe_key = ? AND cleared_at IS NULL",
+                (now, file_error_key),
+            )
+            lease = conn.execute(
+                "UPDATE jobs SET progress = ?, updated_at = ?"
+                " WHERE id = ? AND json_extract(params, '$.token') = ? AND status = 'running'",
+                (done, now, job, token),
+            )
+            return lease.rowcount == 1
+
+        return self.db.write(apply)
+
+    def _file_error(self, info: ConnectorInfo, rec: Recording, reason: str) -> None:
+        self.alarms.raise_(
+            AlarmType.FILE_ERROR,
+            "archive",
+            dedupe=f"{info.id}:{rec.id}:",
+            file1=rec.path,
+            file2=f"{info.name}:{rec.path}",
+            reason=reason,
+            recording=rec.id,
+        )
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Per connector: pending, archived, last archive; and the current or last run."""
+        row = self.db.query_one(
+            "SELECT status, params, progress, total, result, created_at, updated_at, owner_pid"
+            " FROM jobs WHERE kind = ? ORDER BY id LIMIT 1",
+            (KIND,),
+        )
+        running = None
+        last_run = None
+        if row is not None:
+            if row["status"] == "running" and pid_alive(row["owner_pid"]):
+                running = {
+                    "connector": json.loads(row["params"]).get("connector"),
+                    "started_at": row["created_at"],
+                    "progress": row["progress"],
+                    "total": row["total"],
+                    "pid": row["owner_pid"],
+                }
+            if row["result"]:
+                last_run = json.loads(row["result"])
+        return {
+            "connectors": [
+                {
+                    "name": c.name,
+                    "type": c.kind,
+                    "active": c.active,
+                    "pending": c.pending,
+                    "archived": c.archived_count,
+                    "last_archived_at": c.last_archived_at,
+                    "accessible": c.accessibility,
+                }
+                for c in self.connectors.list()
+            ],
+            "running": running,
+            "last_run": last_run,
+        }

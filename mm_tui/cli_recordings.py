@@ -1,4 +1,4 @@
-"""`mm recordings`: search, show, verify and delete recordings (seed F24-F26, F29, F30).
+"""`mm recordings`: search, show, download, verify and delete recordings (seed F24-F30).
 
 The options and the JSON fields are a scripting contract (docs/cli.md): add, never rename.
 """
@@ -30,7 +30,9 @@ from mm_tui.output import (
     print_table,
 )
 
-app = typer.Typer(help="Search, show, verify and delete recordings.", no_args_is_help=True)
+app = typer.Typer(
+    help="Search, show, download, verify and delete recordings.", no_args_is_help=True
+)
 
 TABLE_COLUMNS = [
     ("id", "ID"),
@@ -269,6 +271,39 @@ def verify(
             f"{len(tampered)} recording(s) TAMPERED: {shown}.",
             "Their audio or catalogue details changed after they were signed.",
             code=EXIT_FAILED,
+        )
+
+
+@app.command("download")
+@command
+def download(
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Recording ids.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="DIR",
+            help="Folder to write into (created if needed; default ~/mm-downloads).",
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Write recordings to files: one as <call-id>-<n>.opus, several as one zip with an
+    index.html that lists and plays them. Existing files are never overwritten.
+
+    Downloaded files leave the audit's control: the download is audited, what happens to the
+    files afterwards is not.
+    """
+    with open_session() as session:
+        result = session.download(ids, to)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        sys.stdout.write(f"{result.path}\n")
+    for rec_id in result.not_verified:
+        sys.stderr.write(
+            f"Warning: recording {rec_id} did not verify when copied "
+            f"({result.verification[rec_id].value}); see `mm recordings verify {rec_id}`.\n"
         )
 
 

@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("ingest_throughput", "ingest_memory", "search_latency", "console_latency")
+BENCHES = (
+    "ingest_throughput",
+    "ingest_memory",
+    "search_latency",
+    "console_latency",
+    "contact_recorder_migration",
+)
 DEFAULT_RECORD = ROOT / "docs" / "performance.md"
 RESULTS_HEADING = "## Results"
 RESULTS_INTRO = (

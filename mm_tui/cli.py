@@ -16,6 +16,7 @@ from mm_tui import (
     cli_config,
     cli_connectors,
     cli_decrypt,
+    cli_migrate,
     cli_recordings,
     cli_storage,
     cli_users,
@@ -36,6 +37,7 @@ app.add_typer(cli_catalogue.app, name="catalogue")
 app.add_typer(cli_config.app, name="config")
 app.add_typer(cli_connectors.app, name="connectors")
 app.command("decrypt")(cli_decrypt.decrypt)
+app.add_typer(cli_migrate.app, name="migrate")
 app.add_typer(cli_recordings.app, name="recordings")
 app.add_typer(cli_storage.app, name="storage")
 app.add_typer(cli_users.app, name="users")

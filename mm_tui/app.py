@@ -6,13 +6,16 @@ worker's failure into one error dialog, so no panel needs its own error handling
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
@@ -23,6 +26,18 @@ from mm_tui.dialogs.help import HelpDialog
 from mm_tui.screens.first_run import FirstRunScreen
 from mm_tui.screens.login import LoginScreen
 from mm_tui.screens.main import MainScreen
+from mm_tui.widgets.alarms_table import AlarmsPanel
+
+log = logging.getLogger(__name__)
+
+# alarm severity (F35) -> toast severity
+TOAST_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "minor": "warning",
+    "major": "error",
+    "critical": "error",
+}
 
 
 class MMApp(App[None]):
@@ -36,6 +51,9 @@ class MMApp(App[None]):
         self.engine = engine
         self.status = status
         self.session: Session | None = None
+        self.alarm_poll_seconds = 3.0
+        self._alarm_timer: Timer | None = None
+        self._alarms_seen = 0
 
     def on_mount(self) -> None:
         if self.engine.users.count() == 0:
@@ -51,10 +69,57 @@ class MMApp(App[None]):
             return
         self.session = Session(self.engine, principal)
         self.push_screen(MainScreen(self.session, self.status))
+        self._watch_alarms(self.session)
+
+    # -- alarm toasts --------------------------------------------------------------------------
+    def _watch_alarms(self, session: Session) -> None:
+        """Toast each alarm raised from now on; those already there are in the Alarms tab."""
+        if not allowed(session.principal, Operation.ALARMS_VIEW):
+            return
+        self._alarms_seen = session.alarms_newest_id()
+        self._alarm_timer = self.set_interval(self.alarm_poll_seconds, self._poll_alarms)
+
+    def _stop_watching_alarms(self) -> None:
+        if self._alarm_timer is not None:
+            self._alarm_timer.stop()
+            self._alarm_timer = None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="alarm-toasts")
+    def _poll_alarms(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        try:
+            fresh = session.alarms_after(self._alarms_seen)
+        except Exception:  # a busy or closing database: the next poll tries again
+            log.warning("polling for new alarms failed", exc_info=True)
+            return
+        if fresh:
+            self.call_from_thread(self._toast_alarms, session, fresh)
+
+    def _toast_alarms(self, session: Session, alarms: list[dict[str, Any]]) -> None:
+        if session is not self.session:
+            return  # logged out meanwhile
+        for alarm in alarms:
+            if int(alarm["id"]) <= self._alarms_seen:
+                continue
+            self._alarms_seen = int(alarm["id"])
+            severity = str(alarm["severity"])
+            self.notify(
+                str(alarm["message"]),
+                title=f"Alarm ({severity}): {alarm['type']}",
+                severity=TOAST_SEVERITY.get(severity, "warning"),
+                timeout=10 if TOAST_SEVERITY.get(severity) == "error" else None,
+                markup=False,
+            )
+        for screen in self.screen_stack:
+            for panel in screen.query(AlarmsPanel):
+                panel.action_refresh_alarms()
 
     # -- leaving -------------------------------------------------------------------------------
     def action_logout(self) -> None:
         if self.session is not None:
+            self._stop_watching_alarms()
             self._logout(self.session)
             self.session = None
             while len(self.screen_stack) > 1:
@@ -66,6 +131,7 @@ class MMApp(App[None]):
         session.logout()
 
     async def action_quit(self) -> None:
+        self._stop_watching_alarms()
         if self.session is not None:
             self.session.logout()  # one audit row; done before the engine closes
             self.session = None

@@ -10,13 +10,26 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Label, Static
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
 from mm_engine.errors import Refused
 from mm_engine.principal import SYSTEM, Principal, Role
 from mm_engine.session import Session
+from mm_tui.widgets.forms import Form, FormField
+
+FIELDS = (
+    FormField("user", "User name", placeholder="user name", id="first-user"),
+    FormField(
+        "password",
+        "Password",
+        kind="password",
+        placeholder="at least 8 characters",
+        id="first-pw",
+    ),
+    FormField("again", "Again", kind="password", placeholder="password again", id="first-pw2"),
+)
 
 
 class FirstRunScreen(Screen[Principal]):
@@ -34,40 +47,31 @@ class FirstRunScreen(Screen[Principal]):
             yield Static(
                 "No account exists yet. Create the first administrator.", id="first-explain"
             )
-            yield Input(placeholder="user name", id="first-user")
-            yield Input(
-                placeholder="password (at least 8 characters)", password=True, id="first-pw"
+            yield Form(
+                FIELDS,
+                id="first",
+                submit="Create administrator",
+                cancel=None,
+                compact=False,
+                label_width=11,
             )
-            yield Input(placeholder="password again", password=True, id="first-pw2")
-            yield Button("Create administrator", variant="primary", id="first-submit")
-            yield Static("", id="first-message")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self._status
-        self.query_one("#first-user", Input).focus()
+        self.query_one(Form).focus_field("user")
 
-    @on(Input.Submitted, "#first-user")
-    def _to_password(self) -> None:
-        self.query_one("#first-pw", Input).focus()
-
-    @on(Input.Submitted, "#first-pw")
-    def _to_again(self) -> None:
-        self.query_one("#first-pw2", Input).focus()
-
-    @on(Input.Submitted, "#first-pw2")
-    @on(Button.Pressed, "#first-submit")
-    def _submit(self) -> None:
-        name = self.query_one("#first-user", Input).value
-        password = self.query_one("#first-pw", Input).value
-        if password != self.query_one("#first-pw2", Input).value:
-            self._say("The two passwords differ; type them again.")
-            self.query_one("#first-pw", Input).value = ""
-            self.query_one("#first-pw2", Input).value = ""
-            self.query_one("#first-pw", Input).focus()
+    @on(Form.Submitted, "#first")
+    def _submit(self, event: Form.Submitted) -> None:
+        form, values = event.form, event.values
+        if values["password"] != values["again"]:
+            form.set_values({"password": "", "again": ""})
+            form.show_errors({"again": "The two passwords differ; type them again."})
+            form.focus_field("password")
+            form.say("")
             return
-        self._say("Creating…")
-        self._create(name, password)
+        form.say("Creating…")
+        self._create(values["user"], values["password"])
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="first-run")
     def _create(self, name: str, password: str) -> Principal:
@@ -90,7 +94,4 @@ class FirstRunScreen(Screen[Principal]):
             error = event.worker.error
             message = str(getattr(error, "message", error))
             hint = str(getattr(error, "hint", ""))
-            self._say(f"{message} {hint}".strip())
-
-    def _say(self, text: str) -> None:
-        self.query_one("#first-message", Static).update(text)
+            self.query_one(Form).say(f"{message} {hint}".strip())

@@ -6,11 +6,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
 from mm_engine.principal import Principal
+from mm_tui.widgets.forms import Form, FormField
+
+FIELDS = (
+    FormField("user", "User name", placeholder="user name", id="login-user"),
+    FormField("password", "Password", kind="password", placeholder="password", id="login-password"),
+)
 
 
 class LoginScreen(Screen[Principal]):
@@ -27,29 +33,22 @@ class LoginScreen(Screen[Principal]):
         yield Header()
         with Vertical(id="login-box"):
             yield Label("Log in to mm", id="login-title")
-            yield Input(placeholder="user name", id="login-user")
-            yield Input(placeholder="password", password=True, id="login-password")
-            yield Button("Log in", variant="primary", id="login-submit")
-            yield Static("", id="login-message")
+            yield Form(
+                FIELDS, id="login", submit="Log in", cancel=None, compact=False, label_width=11
+            )
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self._status
-        self.query_one("#login-user", Input).focus()
+        self.query_one(Form).focus_field("user")
 
-    @on(Input.Submitted, "#login-user")
-    def _to_password(self) -> None:
-        self.query_one("#login-password", Input).focus()
-
-    @on(Input.Submitted, "#login-password")
-    @on(Button.Pressed, "#login-submit")
-    def _submit(self) -> None:
-        name = self.query_one("#login-user", Input).value
-        password = self.query_one("#login-password", Input).value
+    @on(Form.Submitted, "#login")
+    def _submit(self, event: Form.Submitted) -> None:
+        name, password = event.values["user"], event.values["password"]
         if not name.strip() or not password:
-            self._say("Enter a user name and a password.")
+            event.form.say("Enter a user name and a password.")
             return
-        self._say("Checking…")
+        event.form.say("Checking…")
         self._authenticate(name, password)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="login")
@@ -64,11 +63,8 @@ class LoginScreen(Screen[Principal]):
         if event.state is WorkerState.SUCCESS and isinstance(event.worker.result, Principal):
             self.dismiss(event.worker.result)
         elif event.state is WorkerState.ERROR:
-            password = self.query_one("#login-password", Input)
-            password.value = ""
-            password.focus()
+            form = self.query_one(Form)
+            form.set_value("password", "")
+            form.focus_field("password")
             error = event.worker.error
-            self._say(str(getattr(error, "message", error)))
-
-    def _say(self, text: str) -> None:
-        self.query_one("#login-message", Static).update(text)
+            form.say(str(getattr(error, "message", error)))

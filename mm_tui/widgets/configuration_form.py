@@ -1,0 +1,206 @@
+"""The Configuration tab (F9): every declared setting with its value and where it comes from.
+
+Fields come from the engine's declarations (``SETTINGS``), so a new setting appears here without
+a console change. Saving checks every changed value with the setting's own parser first, so a
+bad value changes nothing; then each change goes through ``Session.config_set``, which audits
+it and raises CONFIGURATION_CHANGED. Secrets are never shown: their field stays empty and only a
+typed value replaces them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.worker import Worker
+
+from mm_engine.config import SETTINGS
+from mm_engine.errors import InvalidSetting, MMError
+from mm_engine.session import Operation, Session, refusal_reason
+from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.widgets.forms import Form, FormField, report_failure
+
+LABEL_WIDTH = max(len(key) for key in SETTINGS) + 2
+
+
+def shown(value: Any) -> str:
+    """A setting's value as it is typed back (`mm config set` accepts the same text)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def check(changes: dict[str, str]) -> dict[str, str]:
+    """The engine's message for each value its setting's parser refuses (nothing is saved)."""
+    problems: dict[str, str] = {}
+    for key, text in changes.items():
+        try:
+            SETTINGS[key].parse(text)
+        except ValueError as exc:
+            problems[key] = InvalidSetting(key, str(exc)).message
+    return problems
+
+
+class ConfigurationForm(Vertical):
+    DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="configuration.save"),
+        Binding("ctrl+r", "revert", "Revert", id="configuration.revert"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        settings: list[dict[str, Any]]
+
+    @dataclass
+    class Saved(Message):
+        saved: list[str]
+        invalid: dict[str, str] = field(default_factory=dict)  # key -> message
+        refused: list[tuple[str, MMError]] = field(default_factory=list)
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.loaded: dict[str, str] = {}
+        self.sources: dict[str, str] = {}
+        self._keep: set[str] = set()  # fields whose typed text a reload must not replace
+        reason = refusal_reason(session.principal, Operation.CONFIG_CHANGE)
+        self.read_only = f"Read only: {reason} {Operation.CONFIG_CHANGE.value}." if reason else ""
+
+    def compose(self) -> ComposeResult:
+        fields = [
+            FormField(
+                key,
+                key,
+                kind="password" if setting.secret else "text",
+                help=setting.description,
+            )
+            for key, setting in SETTINGS.items()
+        ]
+        yield Form(
+            fields,
+            id="configuration",
+            submit="Save (ctrl+s)",
+            cancel="Revert (ctrl+r)",
+            read_only=self.read_only,
+            scroll=True,
+            label_width=LABEL_WIDTH,
+        )
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @property
+    def form(self) -> Form:
+        return self.query_one(Form)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("save", "revert"):
+            return not self.read_only
+        return True
+
+    # -- what the person asks for --------------------------------------------------------------
+    def action_save(self) -> None:
+        self.form.submit()
+
+    def action_revert(self) -> None:
+        self.form.clear_errors()
+        self._load()
+
+    @on(Form.Cancelled, "#configuration")
+    def _cancelled(self) -> None:
+        self.action_revert()
+
+    @on(Form.Submitted, "#configuration")
+    def _submitted(self, event: Form.Submitted) -> None:
+        changes = {
+            key: text
+            for key, text in event.values.items()
+            if (text if SETTINGS[key].secret else text != self.loaded.get(key))
+        }
+        if not changes:
+            self.form.say("Nothing changed.")
+            return
+        self.form.say(f"Saving {', '.join(changes)}…")
+        self._save(changes)
+
+    # -- I/O in threads ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="configuration-load")
+    def _load(self) -> None:
+        self.post_message(self.Loaded(self.session.config_show()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="configuration-save")
+    def _save(self, changes: dict[str, str]) -> None:
+        invalid = check(changes)
+        if invalid:
+            self.post_message(self.Saved([], invalid))
+            return
+        # each value checked, so one the engine refuses in its state (a guard) stops only itself
+        saved: list[str] = []
+        refused: list[tuple[str, MMError]] = []
+        for key, text in changes.items():
+            try:
+                self.session.config_set(key, text)
+            except InvalidSetting as exc:
+                invalid[exc.key] = exc.message
+            except MMError as exc:
+                refused.append((key, exc))
+            else:
+                saved.append(key)
+        self.post_message(self.Saved(saved, invalid, refused))
+
+    @on(Worker.StateChanged)
+    def _failed(self, event: Worker.StateChanged) -> None:
+        if report_failure(self, event):
+            self.form.say("")
+
+    # -- state, owned here ---------------------------------------------------------------------
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        form = self.form
+        keep, self._keep = self._keep, set()
+        self.loaded, self.sources = {}, {}
+        for item in message.settings:
+            key = str(item["key"])
+            if key not in SETTINGS:
+                continue
+            self.sources[key] = str(item["source"])
+            help_text = f"{item['source']} · {SETTINGS[key].description}"
+            if SETTINGS[key].secret:
+                is_set = bool(item["value"])
+                if key not in keep:
+                    form.set_value(key, "")
+                form.set_placeholder(key, "******** (type to replace)" if is_set else "not set")
+                help_text += " · left empty it stays as it is"
+            else:
+                self.loaded[key] = shown(item["value"])
+                if key not in keep:
+                    form.set_value(key, self.loaded[key])
+            form.set_help(key, help_text)
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        form = self.form
+        form.show_errors(message.invalid)
+        done = f"Saved {', '.join(message.saved)}." if message.saved else "Nothing was saved."
+        if message.saved:
+            self.notify(done, title="Configuration")
+        if message.saved or message.refused:
+            # show what the engine now holds; a value marked invalid stays as typed, to fix
+            self._keep = set(message.invalid)
+            self._load()
+        if message.refused:
+            self.app.push_screen(ErrorDialog.for_exception(message.refused[0][1]))
+            form.say(f"{done} Not saved: {', '.join(k for k, _ in message.refused)}.")
+        elif message.invalid:
+            form.say(f"{done} Fix the marked field and save again.")
+        else:
+            form.say(done)

@@ -1,7 +1,8 @@
 """The Textual console: login flow, the error dialog for failed workers, help and commands.
 
-Screens and panels own their state; this class only moves between screens and turns any
-worker's failure into one error dialog, so no panel needs its own error handling.
+Screens and panels own their state; this class only moves between screens and turns its own
+workers' failures into an error dialog. A widget's worker reports only to that widget (Textual's
+Worker.StateChanged does not bubble), so panels call ``forms.report_failure`` for theirs.
 """
 
 from __future__ import annotations

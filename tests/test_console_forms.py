@@ -589,3 +589,35 @@ async def test_first_run_shows_differing_passwords_beside_the_field(fast_engine:
             assert form.control("password").has_focus
             assert form.value("password") == "" and form.value("again") == ""
     assert fast_engine.users.count() == 0
+
+
+@run_async
+async def test_a_failing_panel_worker_shows_the_error_dialog(
+    fast_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's failure reaches only its own widget; the panel must still show it."""
+    from mm_engine.session import Session
+
+    account(fast_engine, "alice", Role.ADMINISTRATOR)
+    fast_engine.alarms.raise_(
+        AlarmType.INTERNAL_SERVICE_ERROR, action="run", service="test", reason="boom"
+    )
+
+    def broken(self: Session, ids: object) -> None:
+        raise MMError("The alarm store is unavailable.", "Try again later.")
+
+    monkeypatch.setattr(Session, "alarms_acknowledge", broken)
+    app = MMApp(fast_engine, "embedded engine")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await log_in(pilot, "alice")
+        app.screen.query_one(TabbedContent).active = "alarms"
+        await pilot.pause()
+        alarms = app.screen.query_one("#alarms-table", DataTable)
+        alarms.focus()
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog)
+        message = app.screen.query_one("#error-message").render()
+        assert "alarm store is unavailable" in str(message)

@@ -12,8 +12,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
+from textual.worker import Worker
 
 from mm_engine.session import Operation, Session, allowed
+from mm_tui.widgets.forms import report_failure
 
 ALARM_LIMIT = 200
 
@@ -65,6 +67,10 @@ class AlarmsPanel(Vertical):
         table = self.query_one(DataTable)
         if 0 <= table.cursor_row < len(self.alarms):
             self._acknowledge(int(self.alarms[table.cursor_row]["id"]))
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="alarms-load")
     def _load(self) -> None:

@@ -335,7 +335,8 @@ class Archiver:
         except Exception as exc:
             raise _FileProblem(str(exc)) from exc
         try:
-            if source.sha256 != rec.sha256 or source.size != rec.size:
+            # a recording migrated without a checksum has nothing to compare against (F29)
+            if rec.sha256 and (source.sha256 != rec.sha256 or source.size != rec.size):
                 raise _FileProblem(
                     "its content does not match its catalogued checksum, so it was not "
                     "archived; run `mm recordings verify` on it"

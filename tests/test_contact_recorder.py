@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -325,6 +326,31 @@ def test_migrated_recordings_play_and_verify_where_they_are(engine: Engine, tmp_
     }
     with pytest.raises(NotFound, match="migrated from Contact Recorder"):
         engine.catalogue.open_audio(engine.catalogue.get(ids[gone["path"]]))
+
+
+def test_recordings_without_a_checksum_archive_and_download_as_unverifiable(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Nothing vouches for them, so they are neither refused as damaged nor called tampered."""
+    source = tmp_path / "cr"
+    truth = generate(source, 40, seed=7, faults=0)
+    migrate(engine, source)
+    rows = rows_by_path(engine)
+    unsigned = [rows[t["path"]]["id"] for t in truth if t["local"] and not t["sha256"]]
+    assert unsigned
+    session = Session(engine, SYSTEM)
+    session.connectors_add("nas", "local", {"path": str(tmp_path / "nas")})
+    session.connectors_activate("nas")
+    report = session.archive_run()
+    archived = {
+        i for i in unsigned if any(c["connector"] == "nas" for c in engine.connectors.copies(i))
+    }
+    assert set(unsigned) <= archived, report
+    assert not [a for a in engine.alarms.list() if a["type"] == "FILE_ERROR"]
+    download = session.download(unsigned[:2], tmp_path / "dl")
+    with zipfile.ZipFile(download.path) as zf:
+        page = zf.read("index.html").decode()
+    assert "not verified" not in page.replace("cannot verify", "")
 
 
 def test_only_administrators_migrate_and_a_bad_source_changes_nothing(

@@ -57,6 +57,7 @@ from mm_engine.storage.crypt import (
     decrypting_reader,
     encrypt_stream,
 )
+from mm_engine.storage.local import LocalStore
 from mm_engine.storage.progress import counting
 
 Progress = Callable[[int, int], None]
@@ -691,14 +692,18 @@ def _after_restore(
                 AuditAction.CONFIGURATION,
                 {"key": "call_storage_path", "value": call_storage_path, "op": "backup restore"},
             )
-        root = engine.store().root
-        result.call_storage_path = str(root)
-        result.call_storage_exists = root.is_dir()
+        store = engine.store()
+        if isinstance(store, LocalStore):
+            result.call_storage_path = str(store.root)
+            result.call_storage_exists = store.root.is_dir()
+        else:  # hosted (F19): what the restored configuration names, asked object by object
+            result.call_storage_path = engine.primary.where()
+            result.call_storage_exists = True
         paths = [str(r["path"]) for r in engine.db.query("SELECT path FROM recordings")]
         result.recordings = len(paths)
         if result.call_storage_exists:
             for done, rel in enumerate(paths, start=1):
-                if (root / rel).is_file():
+                if store.stat(rel) is not None:
                     result.files_present += 1
                 if progress is not None:
                     progress(done, len(paths))

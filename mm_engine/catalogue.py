@@ -28,7 +28,7 @@ from mm_engine.search import (
     scope_test_sql,
 )
 from mm_engine.signing import Signer, sha256_file
-from mm_engine.storage import LocalStore
+from mm_engine.storage.base import Store
 from mm_engine.storage.crypt import ChunkAuthFailed, TrailingData, Truncated
 
 __all__ = [
@@ -169,6 +169,13 @@ def _delete_rows(conn: sqlite3.Connection, ids: list[int]) -> None:
     conn.execute(f"DELETE FROM recordings WHERE id IN ({','.join('?' * len(ids))})", ids)
 
 
+def _sha256_stream(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _describe_ids(ids: list[int], limit: int = 20) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -177,10 +184,11 @@ def _describe_ids(ids: list[int], limit: int = 20) -> str:
 class Catalogue:
     """Find, verify and delete catalogued recordings (seed F24-F26, F29, F30).
 
-    ``store`` is a callable because the call storage path can change while the engine runs.
+    ``store`` is a callable because the call storage (its path, or the hosted connector holding
+    it) can change while the engine runs.
     """
 
-    def __init__(self, db: Database, signer: Signer, store: Callable[[], LocalStore]) -> None:
+    def __init__(self, db: Database, signer: Signer, store: Callable[[], Store]) -> None:
         self.db = db
         self.signer = signer
         self.store = store
@@ -315,10 +323,10 @@ class Catalogue:
             total = len(wanted)
             batches = iter([[found[i] for i in wanted]])
         done = 0
-        root = self.store().root
+        store = self.store()
         for rows in batches:
             for row in rows:
-                yield VerifyResult(row["id"], row["call_id"], self._verify_row(root, row))
+                yield VerifyResult(row["id"], row["call_id"], self._verify_row(store, row))
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -335,13 +343,14 @@ class Catalogue:
             yield rows
             last = rows[-1]["id"]
 
-    def _digest(self, root: Path, row: sqlite3.Row) -> str | Verification:
-        """SHA-256 of the recording's bytes: the local file, else an archive copy (read whole,
-        decrypted if need be). A copy that fails authentication was altered: TAMPERED."""
+    def _digest(self, store: Store, row: sqlite3.Row) -> str | Verification:
+        """SHA-256 of the recording's bytes: the call storage's file, else an archive copy (read
+        whole, decrypted if need be). A copy that fails authentication was altered: TAMPERED."""
         if row["local_present"]:
             try:
-                return sha256_file(root / row["path"])
-            except OSError:
+                with store.open(row["path"]) as fh:
+                    return _sha256_stream(fh)
+            except Exception:  # missing, or a hosted call storage unreachable: try an archive
                 pass
         elif (migrated := self.migrated_file(row["id"], row["path"])) is not None:
             try:
@@ -352,10 +361,7 @@ class Catalogue:
             return Verification.CANNOT_VERIFY
         try:
             with self.remote(row["id"]) as fh:
-                digest = hashlib.sha256()
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                return digest.hexdigest()
+                return _sha256_stream(fh)
         except (ChunkAuthFailed, Truncated, TrailingData):
             return Verification.TAMPERED
         except Exception as exc:  # only the type: a backend's message could quote a secret
@@ -364,13 +370,13 @@ class Catalogue:
             )
             return Verification.CANNOT_VERIFY
 
-    def _verify_row(self, root: Path, row: sqlite3.Row) -> Verification:
+    def _verify_row(self, store: Store, row: sqlite3.Row) -> Verification:
         """Hash first: a changed file is tampered whatever the signature says; a changed row
         (hash or details) fails the signature, which covers both."""
         if not row["sha256"]:
             # migrated from Contact Recorder without a checksum: nothing vouches for its content
             return Verification.CANNOT_VERIFY
-        digest = self._digest(root, row)
+        digest = self._digest(store, row)
         if isinstance(digest, Verification):
             return digest
         if digest != row["sha256"]:
@@ -389,17 +395,29 @@ class Catalogue:
         lost) an archive copy is read instead, from the active connector first. A recording
         migrated from Contact Recorder is read where it was (:meth:`migrated_file`)."""
         migrated = self.migrated_file(rec.id, rec.path)
+        unreadable: Exception | None = None
         try:
             if migrated is not None:
                 return open(migrated, "rb")
             return self.store().open(rec.path)
         except FileNotFoundError:
             pass
+        except Exception as exc:  # a hosted call storage unreachable: an archive copy may serve
+            if migrated is not None:
+                raise
+            unreadable = exc
         if self.remote is not None:
             try:
                 return self.remote(rec.id)
             except NotFound:
                 pass
+        if unreadable is not None:
+            detail = str(unreadable) if isinstance(unreadable, MMError) else ""
+            raise MMError(
+                f"Recording {rec.id} cannot be read from the call storage "
+                f"({detail or type(unreadable).__name__}) and it has no archive copy.",
+                "Check the call storage with `mm storage status`.",
+            ) from None
         where = (
             f"{migrated}, migrated from Contact Recorder"
             if migrated is not None
@@ -471,10 +489,11 @@ class Catalogue:
             for rec_id in chunk:
                 try:
                     store.remove(found[rec_id]["path"])
-                except OSError as exc:
+                except Exception as exc:  # only an OSError's text: a backend's may quote a secret
                     raise MMError(
                         f"Could not remove the file of recording {rec_id} "
-                        f"({found[rec_id]['path']}): {exc}",
+                        f"({found[rec_id]['path']}): "
+                        f"{exc if isinstance(exc, OSError) else type(exc).__name__}",
                         f"Deleted {len(deleted)} recording(s) before this one.",
                     ) from exc
             self.db.write(functools.partial(_delete_rows, ids=chunk))

@@ -17,9 +17,9 @@ from mm_engine.connectors import ACTIVE_KEY, Connectors
 from mm_engine.db import Database
 from mm_engine.mailer import Mail
 from mm_engine.paths import DataDir
+from mm_engine.primary_storage import TYPE_KEY, PrimaryStorage, PrimaryStore
 from mm_engine.signing import Signer
-from mm_engine.storage import LocalStore
-from mm_engine.storage_move import StorageMove, refuse_path_change_with_recordings
+from mm_engine.storage_move import StorageMigration, refuse_path_change_with_recordings
 from mm_engine.users import Users
 
 
@@ -34,18 +34,23 @@ class Engine:
         self.mail = Mail(self.config)
         self.signer = Signer(self.data_dir.keys)
         self.catalogue = Catalogue(self.db, self.signer, self.store)
-        self.storage_move = StorageMove(self.db, self.config)
         self.audit = Audit(self.db, self.config)
         self.users = Users(self.db, self.audit, self.alarms)
         self.config.guard("call_storage_path", refuse_path_change_with_recordings)
         self.connectors = Connectors(self.db, self.config, self.alarms, self.data_dir.keys)
         self.config.guard(ACTIVE_KEY, self.connectors.guard_active)
+        self.primary = PrimaryStorage(
+            self.db, self.config, self.connectors, self.alarms, self.data_dir.root / "spool"
+        )
+        self.config.guard(TYPE_KEY, self.primary.guard_type)
+        self.config.guard(ACTIVE_KEY, self.primary.guard_active)
+        self.storage_move = StorageMigration(self.db, self.config, self.primary, self.catalogue)
         self.catalogue.remote = self.connectors.open_archived
         self.archiver = Archiver(self.db, self.connectors, self.catalogue, self.alarms)
 
-    def store(self) -> LocalStore:
-        """The call storage, as configured now (the path can change while we run)."""
-        return LocalStore(self.config.path("call_storage_path"))
+    def store(self) -> PrimaryStore:
+        """The call storage as configured now (local or hosted; it can change while we run)."""
+        return self.primary.store()
 
     def close(self) -> None:
         self.db.close()

@@ -19,7 +19,7 @@ from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
 from mm_engine.domain import Recording
-from mm_engine.storage import LocalStore
+from mm_engine.storage import LocalStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Retention:
         config: Config,
         catalogue: Catalogue,
         alarms: Alarms,
-        store: Callable[[], LocalStore],
+        store: Callable[[], Store],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -99,8 +99,11 @@ class Retention:
         return report
 
     def ensure_free_space(self) -> PruneReport:
-        """Prune the oldest recordings before the call storage fills up."""
+        """Prune the oldest recordings before the call storage fills up. Only a local disk
+        fills up: a hosted call storage has no free space to keep (``free_space`` is None)."""
         store = self.store()
+        if not isinstance(store, LocalStore):
+            return PruneReport(0, 0)
         floor = int(float(self.config.get("disk_min_free_gb")) * GB)
         try:
             free = store.free_space()

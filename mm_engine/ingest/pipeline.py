@@ -4,6 +4,11 @@ Crash safety (DESIGN.md section 4): the handover file is removed only after the 
 transaction commits, and a hash of the input (``source_key``) makes a second ingest of the same
 input a no-op. A crash before the commit leaves the input in place and at most an orphan stored
 file at the same deterministic path, which the retry overwrites.
+
+The stored file is built at ``store.temp_path`` and committed by ``store.commit``: a rename on a
+local call storage, an upload from the data directory's spool folder on a hosted one
+(mm_engine/primary_storage.py). When a hosted call storage does not take it, the input stays in
+the handover folder (``Outcome.WAITING``, an alarm says why) and is ingested on a later scan.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from mm_engine.ingest.calldetails import (
     sidecar_for,
 )
 from mm_engine.ingest.quarantine import quarantine
+from mm_engine.primary_storage import PrimaryStore, PrimaryUnavailable, waiting
 from mm_engine.signing import Signer, sha256_file
-from mm_engine.storage.local import LocalStore, fsync_dir
+from mm_engine.storage.local import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # already catalogued (a crash hit between commit and removal)
     QUARANTINED = "quarantined"
     VANISHED = "vanished"  # removed by someone else while we looked at it
+    WAITING = "waiting"  # the hosted call storage is unavailable: the input stays for later
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,12 @@ def source_key(audio: Path, sidecar: Path | None) -> str:
 
 class Pipeline:
     def __init__(
-        self, db: Database, alarms: Alarms, signer: Signer, store: LocalStore, quarantine_dir: Path
+        self,
+        db: Database,
+        alarms: Alarms,
+        signer: Signer,
+        store: PrimaryStore,
+        quarantine_dir: Path,
     ) -> None:
         self.db = db
         self.alarms = alarms
@@ -104,6 +116,9 @@ class Pipeline:
         if existing:
             self._remove_input(src, sidecar)
             return Result(Outcome.DUPLICATE, src, int(existing["id"]))
+        reason = waiting(self.store)
+        if reason is not None:  # not encoded again and again while the storage is away
+            return Result(Outcome.WAITING, src, reason=reason)
 
         try:
             info = probe(src)
@@ -137,7 +152,11 @@ class Pipeline:
             digest = sha256_file(temp)
             size = temp.stat().st_size
             signature = self.signer.sign(digest, details.to_dict())
-            self.store.commit(temp, rel)
+            try:
+                self.store.commit(temp, rel)
+            except PrimaryUnavailable as exc:  # the alarm is raised; the input stays
+                log.warning("%s waits in the handover folder: %s", src.name, exc.message)
+                return Result(Outcome.WAITING, src, reason=exc.message)
         finally:
             temp.unlink(missing_ok=True)
 

@@ -18,6 +18,7 @@ succeeds clears the alarm. Nothing is lost and nothing needs doing by hand.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -88,7 +89,15 @@ class Location:
             return False
         if self.hosted:
             return self.connector_id == other.connector_id
-        return Path(self.path).resolve() == Path(other.path).resolve()
+        mine, theirs = Path(self.path), Path(other.path)
+        if mine.resolve() == theirs.resolve():
+            return True
+        # a bind mount (or another name for the same directory) shows only in the inode:
+        # moving onto it and then cleaning up would delete the only copy of every file
+        try:
+            return os.path.samefile(mine, theirs)
+        except OSError:
+            return False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -93,3 +93,23 @@ def test_cli_move_reports_what_it_did(home: Path, tmp_path: Path) -> None:
     out = mm(home, "storage", "move", str(tmp_path / "new"), "--json")
     assert out.returncode == 0, out.stderr
     assert '"to": "' + str(tmp_path / "new") in out.stdout
+
+
+def test_moving_onto_another_name_for_the_same_folder_loses_nothing(
+    engine: Engine, add_recording: AddRecording, tmp_path: Path
+) -> None:
+    """A bind mount of the storage is the same files: copying "there" and cleaning up "here"
+    would delete the only copy of each, so the move sees nothing to do."""
+    import subprocess
+
+    recs = [add_recording() for _ in range(3)]
+    old_root = engine.store().root
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    subprocess.run(["mount", "--bind", str(old_root), str(alias)], check=True)
+    try:
+        assert engine.storage_move.run(str(alias))["status"] == "unchanged"
+        assert all((old_root / r.path).exists() for r in recs)
+        assert all_verified(engine)
+    finally:
+        subprocess.run(["umount", str(alias)], check=True)

@@ -195,6 +195,63 @@ async def test_moving_the_call_storage_under_recordings_is_refused_with_what_to_
 
 
 @run_async
+async def test_migrating_the_call_storage_from_the_console_copies_checks_and_switches(
+    fast_engine: Engine, add_recording: AddRecording, tmp_path: Path
+) -> None:
+    from mm_tui.dialogs.job_progress import JobDialog
+    from mm_tui.dialogs.storage_migrate import StorageMigrateDialog
+
+    account(fast_engine, "alice", Role.ADMINISTRATOR)
+    recs = [add_recording() for _ in range(3)]
+    new_root = tmp_path / "bigdisk"
+    with console(fast_engine) as (app, toasts):
+        async with app.run_test(size=SMALL, message_hook=hook_for(toasts)) as pilot:
+            await log_in(pilot, "alice")
+            await open_tab(pilot, "configuration")
+            config_form(app).focus_field()
+            await pilot.press("ctrl+o")
+            await settle(pilot)
+            dialog = app.screen
+            assert isinstance(dialog, StorageMigrateDialog)
+            form = dialog.query_one(Form)
+            form.set_value("path", "relative/path")
+            form.submit()
+            await settle(pilot)
+            assert "absolute path" in form.error("path")  # nothing started
+            form.set_value("path", str(new_root))
+            form.submit()
+            await settle(pilot)
+            job = app.screen
+            assert isinstance(job, JobDialog)
+            for _ in range(100):
+                if job.finished:
+                    break
+                await pilot.pause(0.05)
+            assert "3 recordings there and checked" in str(job.query_one("#job-summary").render())
+            await pilot.press("escape")
+            await settle(pilot)
+    assert fast_engine.config.get("call_storage_path") == str(new_root)
+    assert all((new_root / r.path).exists() for r in recs)
+    assert {r.verification.value for r in fast_engine.catalogue.verify(None)} == {"verified"}
+
+
+@run_async
+async def test_beside_a_running_service_migration_says_to_stop_it_first(
+    fast_engine: Engine,
+) -> None:
+    account(fast_engine, "alice", Role.ADMINISTRATOR)
+    app = MMApp(fast_engine, "service running (pid 4242)")
+    async with app.run_test(size=SMALL) as pilot:
+        await log_in(pilot, "alice")
+        await open_tab(pilot, "configuration")
+        config_form(app).focus_field()
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog)
+        assert "systemctl stop mm" in str(app.screen.query_one("#error-hint").render())
+
+
+@run_async
 async def test_a_standard_user_sees_the_configuration_read_only(fast_engine: Engine) -> None:
     account(fast_engine, "sam", Role.STANDARD)
     with console(fast_engine) as (app, toasts):

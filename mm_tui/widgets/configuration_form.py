@@ -9,6 +9,7 @@ typed value replaces them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,8 +23,11 @@ from textual.worker import Worker
 
 from mm_engine.config import SETTINGS
 from mm_engine.errors import InvalidSetting, MMError
-from mm_engine.session import Operation, Session, refusal_reason
+from mm_engine.primary_storage import HOSTED_KINDS
+from mm_engine.session import Operation, Session, allowed, refusal_reason
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.dialogs.job_progress import JobDialog
+from mm_tui.dialogs.storage_migrate import StorageMigrateDialog
 from mm_tui.widgets.forms import Form, FormField, report_failure
 
 LABEL_WIDTH = max(len(key) for key in SETTINGS) + 2
@@ -54,6 +58,7 @@ class ConfigurationForm(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="configuration.save"),
         Binding("ctrl+r", "revert", "Revert", id="configuration.revert"),
+        Binding("ctrl+o", "migrate", "Migrate storage", id="configuration.migrate"),
     ]
 
     @dataclass
@@ -105,6 +110,8 @@ class ConfigurationForm(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("save", "revert"):
             return not self.read_only
+        if action == "migrate":
+            return allowed(self.session.principal, Operation.STORAGE_MOVE)
         return True
 
     # -- what the person asks for --------------------------------------------------------------
@@ -113,6 +120,40 @@ class ConfigurationForm(Vertical):
 
     def action_revert(self) -> None:
         self.form.clear_errors()
+        self._load()
+
+    def action_migrate(self) -> None:
+        """F23: copy the whole library to another storage, verified, then switch to it."""
+        if not str(getattr(self.app, "status", "")).startswith("embedded"):
+            self.app.push_screen(
+                ErrorDialog(
+                    "The service is running",
+                    "Migrating the call storage needs the engine to itself.",
+                    "Stop the service (systemctl stop mm), open the console again and migrate "
+                    "from here, or run `mm storage migrate --to TARGET`. Recordings that arrive "
+                    "meanwhile wait in the handover folder.",
+                )
+            )
+            return
+        where = self.session.engine.primary.where()  # no network: the form opens at once
+        hosted = [c.name for c in self.session.connectors_list() if c.kind in HOSTED_KINDS]
+
+        def chosen(answer: tuple[str, bool] | None) -> None:
+            if answer is None:
+                return
+            to, delete = answer
+
+            def job(progress: Callable[[int, int], None]) -> dict[str, Any]:
+                return self.session.storage_migrate(to, delete_source=delete, progress=progress)
+
+            self.app.push_screen(
+                JobDialog(f"Migrating the call storage to {to}", job, _describe_migration),
+                self._reload_after,
+            )
+
+        self.app.push_screen(StorageMigrateDialog(where, hosted), chosen)
+
+    def _reload_after(self, _result: Any) -> None:
         self._load()
 
     @on(Form.Cancelled, "#configuration")
@@ -204,3 +245,12 @@ class ConfigurationForm(Vertical):
             form.say(f"{done} Fix the marked field and save again.")
         else:
             form.say(done)
+
+
+def _describe_migration(result: dict[str, Any]) -> str:
+    if result.get("status") == "unchanged":
+        return "The library is already there: nothing to do."
+    return (
+        f"Done: {result.get('moved', 0):,} recordings there and checked "
+        f"({result.get('copied', 0):,} copied now); using {result.get('to', '')}."
+    )

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.config import Config
@@ -39,6 +39,9 @@ from mm_engine.storage.crypt_store import CryptStore
 from mm_engine.storage.fields import Field, mask, validate
 from mm_engine.storage.progress import OnBytes, ProgressStore
 from mm_engine.storage.retry import RetryStore
+
+if TYPE_CHECKING:
+    from mm_engine.storage.gdrive_auth import DeviceCode
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +200,66 @@ def scrub(text: str, secrets: Mapping[str, str]) -> str:
         if len(value) >= 4:
             text = text.replace(value, mask(value))
     return text
+
+
+def device_url_for(token_url: str) -> str:
+    """Google's device-code endpoint sits beside its token endpoint (``…/token`` ->
+    ``…/device/code``); a token address of another shape falls back to Google's."""
+    from mm_engine.storage import gdrive_auth
+
+    base, _, last = token_url.rstrip("/").rpartition("/")
+    return f"{base}/device/code" if last == "token" and base else gdrive_auth.DEVICE_URL
+
+
+class SignInCancelled(MMError):
+    title = "Sign-in cancelled"
+
+
+class DriveSignIn:
+    """A Google sign-in under way (OAuth device flow, storage/gdrive_auth.py): show
+    ``verification_url`` and ``user_code``, then :meth:`wait` for the refresh token. The client
+    secret stays in here. :meth:`check_now` and :meth:`cancel` may be called from any thread."""
+
+    def __init__(
+        self, client_id: str, client_secret: str, token_url: str, code: DeviceCode
+    ) -> None:
+        self._client = (client_id, client_secret, token_url)
+        self._code = code
+        self._wake = threading.Event()
+        self._cancelled = False
+        self.verification_url = code.verification_url
+        self.user_code = code.user_code
+        self.expires_in = code.expires_in
+
+    def wait(self) -> str:
+        """Poll Google at the interval it asked for until the person approves; the refresh
+        token, or OAuthError (declined, expired, unreachable) or SignInCancelled."""
+        from mm_engine.storage.gdrive_auth import poll_device_flow
+
+        def sleep(seconds: float) -> None:
+            self._wake.wait(seconds)
+            self._wake.clear()
+            if self._cancelled:
+                raise SignInCancelled("The Google sign-in was cancelled; nothing was stored.")
+
+        client_id, client_secret, token_url = self._client
+        return poll_device_flow(
+            client_id,
+            client_secret,
+            self._code.device_code,
+            self._code.interval,
+            token_url=token_url,
+            sleep=sleep,
+            deadline=time.monotonic() + self.expires_in,
+        )
+
+    def check_now(self) -> None:
+        """Ask Google now rather than at the next interval (the person says they approved)."""
+        self._wake.set()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._wake.set()
 
 
 def check_name(name: str) -> str:
@@ -491,6 +554,56 @@ class Connectors:
     def test_settings(self, name: str, kind: str, settings: Mapping[str, str]) -> TestResult:
         """Test settings before saving them (the console's "test connection" in a form)."""
         return self._probe(name, kind, validate(_kind_fields(kind), settings))
+
+    def test_changes(self, name: str, changes: Mapping[str, str]) -> TestResult:
+        """Test a saved connector as it would be with ``changes``, before saving them (an edit
+        form's "test connection": secrets not typed again are the saved ones). Not remembered."""
+        row = self._row(name)
+        current = self._open_settings(row)
+        current.update(changes)
+        return self._probe(row["name"], row["kind"], validate(_kind_fields(row["kind"]), current))
+
+    # -- Google Drive sign-in -----------------------------------------------------------------
+    def start_sign_in(self, settings: Mapping[str, str], name: str | None = None) -> DriveSignIn:
+        """Start the OAuth device flow with the OAuth client in ``settings`` (a form's values);
+        what they leave empty comes from the saved connector ``name``, whose client secret a
+        form never shows. Nothing is stored: :meth:`authorize` (or adding the connector with
+        the token) does that."""
+        from mm_engine.storage import gdrive, gdrive_auth
+
+        values: dict[str, str] = {}
+        if name:
+            row = self._row(name)
+            if row["kind"] != gdrive.KIND:
+                raise Refused(
+                    f"Connector {row['name']!r} is not a Google Drive connector; only those "
+                    "sign in with a Google account."
+                )
+            values = self._open_settings(row)
+        values.update({k: v.strip() for k, v in settings.items() if v and v.strip()})
+        fields = {f.name: f for f in gdrive.FIELDS}
+        for key in ("client_id", "client_secret"):
+            if not values.get(key):
+                raise InvalidSetting(
+                    key, f"{fields[key].label} is needed to sign in with Google", fields[key].help
+                )
+        token_url = values.get("token_url") or gdrive_auth.TOKEN_URL
+        check = fields["token_url"].check
+        if check is not None and (problem := check(token_url)):
+            raise InvalidSetting("token_url", f"{fields['token_url'].label} {problem}")
+        code = gdrive_auth.start_device_flow(
+            values["client_id"], device_url=device_url_for(token_url)
+        )
+        return DriveSignIn(values["client_id"], values["client_secret"], token_url, code)
+
+    def authorize(self, name: str, refresh_token: str) -> ConnectorInfo:
+        """Store a Google Drive connector's new authorization (sealed, as every secret)."""
+        row = self._row(name)
+        if row["kind"] != "gdrive":
+            raise Refused(f"Connector {row['name']!r} is not a Google Drive connector.")
+        if not refresh_token.strip():
+            raise InvalidSetting("refresh_token", "the authorization is empty")
+        return self.edit(row["name"], {"refresh_token": refresh_token.strip()})
 
     def test(self, name: str) -> TestResult:
         """How the connector is now; remembered for the list's "accessible" column."""

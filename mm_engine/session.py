@@ -24,7 +24,13 @@ from mm_engine.archiving import ArchiveReport
 from mm_engine.audit import AuditAction, AuditFilter, AuditPage, VerifyReport
 from mm_engine.catalogue import Page, Scope, SearchQuery, VerifyResult
 from mm_engine.config import SETTINGS
-from mm_engine.connectors import ConnectorInfo, KindInfo, TestResult, available_kinds
+from mm_engine.connectors import (
+    ConnectorInfo,
+    DriveSignIn,
+    KindInfo,
+    TestResult,
+    available_kinds,
+)
 from mm_engine.domain import Recording
 from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
@@ -40,6 +46,7 @@ if TYPE_CHECKING:  # both load numpy and soundfile: only when playing or downloa
     from mm_engine.download import Download
     from mm_engine.playback import Replay
     from mm_engine.rebuild import RebuildReport
+    from mm_engine.stats import DayCount, StorageUse
 
 # F12: "self-service search shows at most 100 results".
 END_USER_MAX_RESULTS = 100
@@ -62,7 +69,7 @@ class Operation(StrEnum):
     AUDIT_VIEW = "view the audit trail"
     AUDIT_EXPORT = "export the audit trail"
     USERS_MANAGE = "manage other users' accounts"
-    STORAGE_MOVE = "move the call storage"
+    STORAGE_MOVE = "move or migrate the call storage"
     BACKUP = "back up or restore the installation"
     CATALOGUE_REBUILD = "rebuild the catalogue from storage"
     CONNECTORS_VIEW = "view connectors and archiving"
@@ -400,9 +407,10 @@ class Session:
             self._audit(AuditAction.DELETE, _recording_details(before[rec_id]))
         return deleted
 
-    def call_storage_root(self) -> Path:
-        """Where the audio files live (paths in recordings are relative to it)."""
-        return self.engine.store().root
+    def call_storage_root(self) -> str:
+        """Where the audio files live (paths in recordings are relative to it): the call
+        storage path, or the hosted storage's URL (``s3://bucket/folder``)."""
+        return self.engine.primary.where()
 
     # -- configuration ----------------------------------------------------------------------
     def config_show(self) -> list[dict[str, Any]]:
@@ -427,6 +435,37 @@ class Session:
             {"key": "call_storage_path", "op": "storage move", **result},
         )
         return result
+
+    def storage_migrate(
+        self, to: str, *, delete_source: bool = False, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Copy the library to ``to`` (``local``, ``local:PATH`` or a connector), verify it and
+        switch to it (the caller holds the engine lock). Audited when it starts, so a run that
+        never ends is on record too, and with its counts when it ends."""
+        self.require(Operation.STORAGE_MOVE, to=to, delete_source=delete_source)
+        start = {"key": "call_storage_type", "op": "storage migrate", "to": to}
+        self._audit(AuditAction.CONFIGURATION, {**start, "status": "started"})
+        result = self.engine.storage_move.migrate(
+            to, delete_source=delete_source, progress=progress
+        )
+        self._audit(AuditAction.CONFIGURATION, {**start, **result})
+        return result
+
+    def storage_migrate_abandon(self) -> dict[str, Any]:
+        """Give up an interrupted migration that has not switched yet; audited."""
+        self.require(Operation.STORAGE_MOVE, op="abandon")
+        result = self.engine.storage_move.abandon()
+        if result["status"] != "none":
+            self._audit(
+                AuditAction.CONFIGURATION,
+                {"key": "call_storage_type", "op": "storage migrate abandon", **result},
+            )
+        return result
+
+    def storage_status(self) -> dict[str, Any]:
+        """The call storage's type, place, use and free space, and any unfinished migration."""
+        self.require(Operation.CONFIG_VIEW)
+        return self.engine.storage_move.status()
 
     def migrate_contact_recorder(
         self,
@@ -523,6 +562,27 @@ class Session:
         self.require(Operation.CONNECTORS_MANAGE, op="test", name=name)
         return self.engine.connectors.test_settings(name, kind, settings)
 
+    def connectors_test_changes(self, name: str, changes: Mapping[str, str]) -> TestResult:
+        """Test a saved connector with unsaved changes (an edit form's "test connection")."""
+        self.require(Operation.CONNECTORS_MANAGE, op="test", name=name)
+        return self.engine.connectors.test_changes(name, changes)
+
+    def connectors_sign_in(
+        self, settings: Mapping[str, str], name: str | None = None
+    ) -> DriveSignIn:
+        """Start a Google Drive sign-in (device flow) for a new connector's settings or for the
+        saved connector ``name``; nothing is stored until :meth:`connectors_authorize` or
+        :meth:`connectors_add` (both audited)."""
+        self.require(Operation.CONNECTORS_MANAGE, op="authorize", name=name or "")
+        return self.engine.connectors.start_sign_in(settings, name)
+
+    def connectors_authorize(self, name: str, refresh_token: str) -> ConnectorInfo:
+        """Store a Google Drive connector's new authorization; audited, the token masked."""
+        self.require(Operation.CONNECTORS_MANAGE, op="authorize", name=name)
+        info = self.engine.connectors.authorize(name, refresh_token)
+        self._audit_connector("authorize", info)
+        return info
+
     def connectors_activate(self, name: str) -> ConnectorInfo:
         self.require(Operation.CONNECTORS_MANAGE, op="activate", name=name)
         info = self.engine.connectors.activate(name)
@@ -618,7 +678,10 @@ class Session:
             store = self.engine.connectors.build_store(info.id, False)
         known = signatures_from_database(signatures_from) if signatures_from else None
         job = CatalogueRebuild(
-            self.engine.db, self.engine.signer, self.engine.store(), self.engine.data_dir.keys
+            self.engine.db,
+            self.engine.signer,
+            self.engine.primary.local_store(),
+            self.engine.data_dir.keys,
         )
         report = job.run(
             store, merge=merge, known=known, connector_id=connector_id, progress=progress
@@ -738,3 +801,21 @@ class Session:
             (alarm_id, limit),
         )
         return [dict(r) for r in rows]
+
+    # -- charts: recordings per day, storage use (issue 4) ----------------------------------
+    # Whole-catalogue figures, so staff only (CONFIG_VIEW, not SEARCH): an end user limited
+    # to their own calls (F12) must not learn how many calls everyone else had.
+    def stats_per_day(self, days: int = 30) -> list[DayCount]:
+        """Recordings per call day for the last ``days`` days, oldest first (not audited:
+        counts only, no call is shown)."""
+        from mm_engine.stats import recordings_per_day
+
+        self.require(Operation.CONFIG_VIEW, op="recordings per day")
+        return recordings_per_day(self.engine.db, days)
+
+    def stats_storage(self) -> StorageUse:
+        """Bytes stored, free space of the call storage and days left at the recent rate."""
+        from mm_engine.stats import storage_use
+
+        self.require(Operation.CONFIG_VIEW, op="storage use")
+        return storage_use(self.engine)

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from mm_engine.connectors import ConnectorInfo, TestResult
+from mm_engine.connectors import ConnectorInfo, DriveSignIn, TestResult
 from mm_engine.errors import InvalidInput, InvalidSetting, Refused
-from mm_engine.session import Operation
+from mm_engine.session import Operation, Session
 from mm_engine.storage import registry
 from mm_engine.storage.fields import Field
 from mm_tui.context import open_session
@@ -126,10 +126,33 @@ def collect(
 
 
 def _hint_secret(exc: InvalidSetting, kind: str) -> InvalidSetting:
+    if kind == "gdrive" and exc.key == "refresh_token" and not exc.hint:
+        exc.hint = "Add --authorize to sign in with the Google account now."
+        return exc
     field = _fields(kind).get(exc.key)
     if field is not None and field.secret and not exc.hint:
         exc.hint = f"Give it with --secret {exc.key} (asked for, or one line of stdin)."
     return exc
+
+
+def sign_in(session: Session, settings: dict[str, str], name: str | None = None) -> str:
+    """Google's device sign-in on the terminal: the address and code on stderr, then wait for
+    the person to approve (on any phone or computer); the refresh token."""
+    flow: DriveSignIn = session.connectors_sign_in(settings, name)
+    minutes = max(1, flow.expires_in // 60)
+    sys.stderr.write(
+        "To let mm use Google Drive, open\n"
+        f"    {flow.verification_url}\n"
+        f"on any phone or computer and enter the code\n"
+        f"    {flow.user_code}\n"
+        f"then allow access (within {minutes} minutes). Waiting for Google… (Ctrl+C stops)\n"
+    )
+    sys.stderr.flush()
+    try:
+        return flow.wait()
+    except KeyboardInterrupt:
+        flow.cancel()
+        raise Refused("The Google sign-in was stopped; nothing was stored.") from None
 
 
 def _out(info: ConnectorInfo, json_out: bool, test: TestResult | None = None) -> None:
@@ -210,6 +233,14 @@ def add(
     activate: Annotated[
         bool, typer.Option("--activate", help="Make it the active connector.")
     ] = False,
+    authorize: Annotated[
+        bool,
+        typer.Option(
+            "--authorize",
+            help="Google Drive: sign in with the Google account first (shows an address and a "
+            "code to enter there).",
+        ),
+    ] = False,
     test: TestOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -217,6 +248,16 @@ def add(
     with open_session() as session:
         session.require(Operation.CONNECTORS_MANAGE, op="add", name=name, type=kind)
         settings = collect(kind, sets, secrets, files)
+        if authorize:
+            if kind != "gdrive":
+                raise InvalidInput(
+                    f"--authorize is for Google Drive connectors, not {kind!r}.",
+                    "Leave it out; this type has no sign-in.",
+                )
+            try:
+                settings["refresh_token"] = sign_in(session, settings)
+            except InvalidSetting as exc:
+                raise _hint_secret(exc, kind) from None
         try:
             info = session.connectors_add(name, kind, settings, encrypt)
         except InvalidSetting as exc:
@@ -260,6 +301,21 @@ def edit(
         result = session.connectors_test(info.name) if test else None
     if not json_out:
         sys.stderr.write(f"Changed connector {info.name}.\n")
+    _out(info, json_out, result)
+
+
+@app.command("authorize")
+@command
+def authorize_(name: NameArg, json_out: JsonOpt = False) -> None:
+    """Google Drive: sign in with the Google account again and keep the new authorization."""
+    with open_session() as session:
+        session.require(Operation.CONNECTORS_MANAGE, op="authorize", name=name)
+        token = sign_in(session, {}, name)
+        info = session.connectors_authorize(name, token)
+        result = session.connectors_test(info.name)
+        info = session.connectors_show(info.name)  # with the test just made
+    if not json_out:
+        sys.stderr.write(f"Connector {info.name} is authorized.\n")
     _out(info, json_out, result)
 
 

@@ -1,0 +1,542 @@
+"""The Connectors tab (F14-F22): where archive copies go, and archiving now.
+
+The list has the seed's columns (name, type, active, accessible, pending files, last successful
+archive); below it, the selected connector's last test in a sentence. Administrators add, change,
+test, activate and delete connectors, sign a Google Drive connector in again, and start an
+archive run; standard users see the same list read-only (F11).
+
+"Archive now" runs the engine's archive job in a thread of this console, with a progress bar.
+The engine has no way to hand a run to a separately running service, and needs none: one lease
+in the ``jobs`` table keeps runs apart, so when the service's own run is already going this
+one steps back and the bar follows that run instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, ProgressBar, Static
+from textual.worker import Worker
+
+from mm_engine.archiving import ArchiveReport
+from mm_engine.connectors import ConnectorInfo, KindInfo, TestResult
+from mm_engine.session import Operation, Session, refusal_reason
+from mm_tui.dialogs.confirm import ConfirmDialog
+from mm_tui.dialogs.connector_edit import ConnectorEditDialog
+from mm_tui.dialogs.device_flow import DeviceFlowDialog
+from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.widgets.forms import report_failure
+
+COLUMNS = ("name", "type", "active", "accessible", "pending", "last archive")
+MANAGE = ("add", "edit", "test", "activate", "remove", "authorize")
+
+
+def moment(stamp: str | None) -> str:
+    """A UTC ISO time as local "YYYY-MM-DD HH:MM"."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp[:16].replace("T", " ")
+
+
+def row_of(info: ConnectorInfo) -> tuple[str, ...]:
+    return (
+        info.name,
+        info.kind,
+        "yes" if info.active else "",
+        info.accessibility or "not tested",
+        str(info.pending) if info.active else "",
+        moment(info.last_archived_at) or "never",
+    )
+
+
+def time_left(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min left"
+    return f"about {minutes / 60:.1f} h left"
+
+
+def progress_text(done: int, total: int, elapsed: float) -> str:
+    """Counts, and the time left at the rate so far: "12 of 40 recording(s) · about 2 min
+    left"."""
+    text = f"{done} of {total} recording(s)"
+    if 0 < done < total:
+        text += f" · {time_left(elapsed / done * (total - done))}"
+    return text
+
+
+def report_text(report: ArchiveReport) -> str:
+    text = f"Archived {report.archived} recording(s) to {report.connector}"
+    if report.failed:
+        text += f"; {len(report.failed)} could not be archived (see the alarms)"
+    return f"{text}; {report.pending} pending."
+
+
+class ConnectorsPanel(Vertical):
+    DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
+    # Short words, in this order, so that at 80 columns every one of them fits left of the
+    # command palette key (the app's own keys come after them and are cut first).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add", tooltip="Add a connector", id="connectors.add"),
+        Binding("e", "edit", "Edit", tooltip="Change the selected connector", id="connectors.edit"),
+        Binding("e", "view", "View", tooltip="Show the selected connector", id="connectors.view"),
+        Binding("t", "test", "Test", tooltip="Test the connection now", id="connectors.test"),
+        Binding(
+            "v",
+            "activate",
+            "Activate",
+            tooltip="Send new archive copies to the selected connector",
+            id="connectors.activate",
+        ),
+        Binding("x,delete", "remove", "Delete", tooltip="Delete (asks)", id="connectors.remove"),
+        Binding(
+            "n",
+            "archive",
+            "Archive now",
+            tooltip="Archive the pending recordings now",
+            id="connectors.archive",
+        ),
+        Binding(
+            "g",
+            "authorize",
+            "Sign in",
+            tooltip="Sign the Google Drive connector in to a Google account again",
+            id="connectors.authorize",
+        ),
+        Binding("r", "reload", "Refresh", show=False, id="connectors.refresh"),
+    ]
+
+    REFRESH_SECONDS = 10.0
+    """How often the list reloads by itself: the service archives meanwhile."""
+
+    @dataclass
+    class Loaded(Message, bubble=False):
+        connectors: list[ConnectorInfo]
+        kinds: list[KindInfo] = field(default_factory=list)
+        select: str | None = None
+
+    @dataclass
+    class Tested(Message, bubble=False):
+        result: TestResult
+
+    @dataclass
+    class Changed(Message, bubble=False):
+        text: str
+        select: str | None = None
+
+    @dataclass
+    class ArchiveProgress(Message, bubble=False):
+        done: int
+        total: int
+        elapsed: float
+
+        def can_replace(self, message: Message) -> bool:
+            """Only the newest count matters: a flood of updates never backs up the queue."""
+            return isinstance(message, ConnectorsPanel.ArchiveProgress)
+
+    @dataclass
+    class ArchiveDone(Message, bubble=False):
+        report: ArchiveReport
+
+    @dataclass
+    class OtherRun(Message, bubble=False):
+        running: dict[str, Any] | None
+        last_run: dict[str, Any] | None
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.connectors: list[ConnectorInfo] = []
+        self.kinds: list[KindInfo] = []
+        self.last_change = ""
+        self.archiving = False
+        self.watching_other_run = False
+        self._watch_timer: Timer | None = None
+        reason = refusal_reason(session.principal, Operation.CONNECTORS_MANAGE)
+        self.read_only = (
+            f"Read only: {reason} {Operation.CONNECTORS_MANAGE.value}." if reason else ""
+        )
+        self.may_archive = refusal_reason(session.principal, Operation.ARCHIVE_RUN) is None
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(
+            cursor_type="row", zebra_stripes=True, id="connectors-table"
+        )
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("", id="connectors-detail", markup=False)
+        with Horizontal(id="connectors-progress"):
+            yield Static("", id="connectors-progress-text", markup=False)
+            yield ProgressBar(id="connectors-progress-bar", show_eta=True)
+        yield Static("", id="connectors-status", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#connectors-progress").display = False
+        self._load()
+        self.set_interval(self.REFRESH_SECONDS, self._auto_reload)
+
+    def on_unmount(self) -> None:
+        self._stop_watching()
+
+    def selected(self) -> ConnectorInfo | None:
+        row = self.query_one(DataTable).cursor_row
+        return self.connectors[row] if 0 <= row < len(self.connectors) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MANAGE and self.read_only:
+            return False
+        if action == "view":
+            return bool(self.read_only)
+        if action == "archive":
+            if not self.may_archive:
+                return False
+            return None if self.archiving or self.watching_other_run else True
+        if action == "authorize":
+            chosen = self.selected()
+            return chosen is not None and chosen.kind == "gdrive"
+        return True
+
+    @on(DataTable.RowHighlighted, "#connectors-table")
+    def _highlighted(self) -> None:
+        self._show_detail()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#connectors-table")
+    def _row_chosen(self) -> None:
+        if self.read_only:
+            self.action_view()
+        else:
+            self.action_edit()
+
+    # -- what the person asks for --------------------------------------------------------------
+    def action_reload(self) -> None:
+        self._load()
+
+    def _auto_reload(self) -> None:
+        """Pending counts and the last archive change as the service archives."""
+        if self.is_on_screen and not self.app.screen.is_modal:
+            self._load()
+
+    def action_add(self) -> None:
+        if not self.kinds:
+            return
+        self.app.push_screen(
+            ConnectorEditDialog(self.session, self.kinds, taken=self._names()),
+            self._saved("Added"),
+        )
+
+    def action_edit(self) -> None:
+        if (chosen := self.selected()) is not None and self.kinds:
+            self.app.push_screen(
+                ConnectorEditDialog(self.session, self.kinds, chosen, taken=self._names()),
+                self._saved("Changed"),
+            )
+
+    def action_view(self) -> None:
+        if (chosen := self.selected()) is not None:
+            self.app.push_screen(
+                ConnectorEditDialog(self.session, self.kinds, chosen, read_only=self.read_only)
+            )
+
+    def action_test(self) -> None:
+        if (chosen := self.selected()) is not None:
+            self._say(f"Testing {chosen.name}…")
+            self._test(chosen.name)
+
+    def action_activate(self) -> None:
+        chosen = self.selected()
+        if chosen is None:
+            return
+        if chosen.active:
+            self.notify(f"{chosen.name} is the active connector already.", title="Connectors")
+            return
+        self._activate(chosen.name)
+
+    def action_remove(self) -> None:
+        chosen = self.selected()
+        if chosen is None:
+            return
+        name = chosen.name
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._remove(name)
+
+        held = (
+            f" It holds {chosen.archived_count} archived recording(s), so mm will refuse."
+            if chosen.archived_count
+            else ""
+        )
+        self.app.push_screen(
+            ConfirmDialog(
+                "Delete connector",
+                f"Delete the {chosen.kind} connector {name}?{held}",
+                yes_label="Delete",
+            ),
+            answered,
+        )
+
+    def action_authorize(self) -> None:
+        chosen = self.selected()
+        if chosen is None or chosen.kind != "gdrive":
+            return
+        name = chosen.name
+
+        def signed_in(token: str | None) -> None:
+            if token:
+                self._authorize(name, token)
+
+        self.app.push_screen(DeviceFlowDialog(self.session, {}, name), signed_in)
+
+    def action_archive(self) -> None:
+        if self.archiving or self.watching_other_run:
+            return
+        self.archiving = True
+        self.refresh_bindings()
+        active = next((c for c in self.connectors if c.active), None)
+        where = f" to {active.name}" if active else ""
+        beside = str(getattr(self.app, "status", "")).startswith("service running")
+        here = " in this console (the service's own runs wait for it)" if beside else ""
+        self._show_progress(f"Starting the archive run{where}{here}…", 0, None)
+        self._archive(time.monotonic())
+
+    def _saved(self, verb: str) -> Any:
+        def done(info: ConnectorInfo | None) -> None:
+            if info is not None:
+                self.post_message(self.Changed(f"{verb} {info.name}.", info.name))
+
+        return done
+
+    def _names(self) -> list[str]:
+        return [c.name for c in self.connectors]
+
+    # -- I/O in threads ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connectors-load")
+    def _load(self, select: str | None = None) -> None:
+        kinds = self.kinds or self.session.connectors_types()
+        self.post_message(self.Loaded(self.session.connectors_list(), kinds, select))
+
+    @work(thread=True, exit_on_error=False, group="connectors-test")
+    def _test(self, name: str) -> None:
+        self.post_message(self.Tested(self.session.connectors_test(name)))
+
+    @work(thread=True, exit_on_error=False, group="connectors-change")
+    def _activate(self, name: str) -> None:
+        info = self.session.connectors_activate(name)
+        self.post_message(
+            self.Changed(
+                f"{info.name} is the active connector; {info.pending} recording(s) to archive "
+                "there.",
+                info.name,
+            )
+        )
+
+    @work(thread=True, exit_on_error=False, group="connectors-change")
+    def _remove(self, name: str) -> None:
+        self.session.connectors_remove(name)
+        self.post_message(self.Changed(f"Deleted {name}."))
+
+    @work(thread=True, exit_on_error=False, group="connectors-change")
+    def _authorize(self, name: str, token: str) -> None:
+        info = self.session.connectors_authorize(name, token)
+        result = self.session.connectors_test(info.name)
+        self.post_message(self.Changed(f"Signed {info.name} in to Google.", info.name))
+        self.post_message(self.Tested(result))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connectors-archive")
+    def _archive(self, started: float) -> None:
+        def progress(done: int, total: int) -> None:
+            self.post_message(self.ArchiveProgress(done, total, time.monotonic() - started))
+
+        try:
+            report = self.session.archive_run(progress)
+        finally:
+            self.archiving = False
+        self.post_message(self.ArchiveDone(report))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connectors-other-run")
+    def _poll_other_run(self) -> None:
+        status = self.session.archive_status()
+        self.post_message(self.OtherRun(status.get("running"), status.get("last_run")))
+
+    @on(Worker.StateChanged)
+    def _failed(self, event: Worker.StateChanged) -> None:
+        if report_failure(self, event):
+            if event.worker.group == "connectors-archive":
+                self._hide_progress()
+                self.refresh_bindings()
+            self._say(self.last_change)
+            self._load()
+
+    # -- state, owned here ---------------------------------------------------------------------
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        self.kinds = message.kinds
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        previous = self.selected()
+        self.connectors = message.connectors
+        table.clear()
+        for info in self.connectors:
+            table.add_row(*row_of(info), key=info.name)
+        names = [c.name for c in self.connectors]
+        wanted = message.select or (previous.name if previous else None)
+        if wanted in names:
+            row = names.index(wanted)
+        if self.connectors:
+            table.move_cursor(row=min(max(row, 0), len(self.connectors) - 1))
+        self._show_detail()
+        self._say(self.last_change)
+        self.refresh_bindings()
+
+    def _show_detail(self) -> None:
+        chosen = self.selected()
+        if chosen is None:
+            text = (
+                "No connectors yet." + ("" if self.read_only else " Press a to add one.")
+                if not self.connectors
+                else ""
+            )
+        elif chosen.last_test_message:
+            text = f"{chosen.last_test_message} ({moment(chosen.last_test_at)})"
+        else:
+            text = f"{chosen.name} has not been tested yet."
+        if chosen is not None and chosen.encrypt:
+            text += " Encrypts recordings."
+        self.query_one("#connectors-detail", Static).update(text)
+
+    def detail(self) -> str:
+        return str(self.query_one("#connectors-detail", Static).render())
+
+    @on(Tested)
+    def _tested(self, message: Tested) -> None:
+        result = message.result
+        self.last_change = result.message
+        self.notify(
+            result.message,
+            title="Connection test",
+            severity="information" if result.ok else "error",
+            markup=False,
+        )
+        self._load(select=result.name)
+
+    @on(Changed)
+    def _changed(self, message: Changed) -> None:
+        self.last_change = message.text
+        self.notify(message.text, title="Connectors", markup=False)
+        self._load(select=message.select)
+
+    @on(ArchiveProgress)
+    def _progress(self, message: ArchiveProgress) -> None:
+        text = progress_text(message.done, message.total, message.elapsed)
+        self._show_progress(f"Archiving: {text}", message.done, message.total)
+
+    @on(ArchiveDone)
+    def _archived(self, message: ArchiveDone) -> None:
+        report = message.report
+        self.archiving = False
+        self._hide_progress()
+        if report.status == "busy":
+            self._watch_other_run()
+            return
+        if report.status == "no-connector":
+            self.last_change = "No connector is active: activate one (v), then archive."
+            self.notify(self.last_change, title="Archive now", severity="warning")
+        elif report.status == "unreachable":
+            self.last_change = f"The archive run to {report.connector} stopped."
+            self.app.push_screen(
+                ErrorDialog(
+                    "Archive run stopped",
+                    f"Connector {report.connector} is not accessible: {report.error}.",
+                    f"Archived in this run: {report.archived}; still pending: {report.pending}. "
+                    "Once the connector can be reached again, the next run catches up by itself.",
+                )
+            )
+        else:
+            self.last_change = report_text(report)
+            if report.status == "stopped":
+                self.last_change += f" ({report.error})"
+            self.notify(
+                self.last_change,
+                title="Archive now",
+                severity="warning" if report.failed else "information",
+            )
+        self.refresh_bindings()
+        self._load()
+
+    # -- another run (the service's schedule) --------------------------------------------------
+    def _watch_other_run(self) -> None:
+        self.watching_other_run = True
+        self.refresh_bindings()
+        self._show_progress("Another archive run is in progress; following it…", 0, None)
+        self._watch_timer = self.set_interval(1.0, self._poll_other_run)
+        self._poll_other_run()
+
+    def _stop_watching(self) -> None:
+        if self._watch_timer is not None:
+            self._watch_timer.stop()
+            self._watch_timer = None
+        self.watching_other_run = False
+
+    @on(OtherRun)
+    def _other_run(self, message: OtherRun) -> None:
+        if not self.watching_other_run:
+            return
+        running = message.running
+        if running is None:
+            self._stop_watching()
+            self._hide_progress()
+            last = message.last_run or {}
+            self.last_change = (
+                f"The other archive run finished: {last.get('archived', 0)} recording(s) "
+                f"archived to {last.get('connector')}; {last.get('pending', 0)} pending."
+            )
+            self.notify(self.last_change, title="Archive now")
+            self.refresh_bindings()
+            self._load()
+            return
+        done, total = int(running["progress"]), int(running["total"])
+        text = (
+            f"Another archive run (process {running.get('pid')}) to {running.get('connector')}: "
+            f"{done} of {total} recording(s)"
+        )
+        self._show_progress(text, done, total)
+
+    # -- showing -------------------------------------------------------------------------------
+    def _show_progress(self, text: str, done: int, total: int | None) -> None:
+        self.query_one("#connectors-progress").display = True
+        self.query_one("#connectors-progress-text", Static).update(text)
+        self.query_one(ProgressBar).update(total=total, progress=done)
+
+    def _hide_progress(self) -> None:
+        self.query_one("#connectors-progress").display = False
+
+    def progress_shown(self) -> str:
+        """The progress line as shown ("" when no run is shown)."""
+        if not self.query_one("#connectors-progress").display:
+            return ""
+        return str(self.query_one("#connectors-progress-text", Static).render())
+
+    def _say(self, text: str) -> None:
+        count = f"{len(self.connectors)} connector(s)"
+        note = "Read only: only administrators may change connectors." if self.read_only else ""
+        parts = [count, note, text]
+        self.query_one("#connectors-status", Static).update("   ".join(p for p in parts if p))
+
+    def status(self) -> str:
+        return str(self.query_one("#connectors-status", Static).render())

@@ -43,6 +43,7 @@ class AlarmType(StrEnum):
     EMAIL_ERROR = "EMAIL_ERROR"
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
     ARCHIVE_ERROR = "ARCHIVE_ERROR"
+    DVD_ERROR = "DVD_ERROR"  # a DVD connector needs a technician: full, foreign or no disc
 
 
 # Mailing a failure to mail would loop (and could not arrive anyway).
@@ -108,6 +109,29 @@ TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.EMAIL_ERROR, ""): (
         Severity.MAJOR,
         "Failed to send alarm e-mail to {recipients}: {error}",
+    ),
+    # DVD connectors (seed F16; mm_engine/dvd/archive.py): what the technician must do
+    (AlarmType.DVD_ERROR, "full"): (
+        Severity.MAJOR,
+        "Connector {name}: disc {volume_id} is full, insert a blank DVD+RW into {drive}.",
+    ),
+    (AlarmType.DVD_ERROR, "no_disc"): (
+        Severity.WARNING,
+        "Connector {name}: there is no disc in {drive}; {insert}.",
+    ),
+    (AlarmType.DVD_ERROR, "foreign"): (
+        Severity.MAJOR,
+        "Connector {name}: the disc in {drive} is not ours and was not written ({reason}). "
+        "Insert a blank DVD+RW.",
+    ),
+    (AlarmType.DVD_ERROR, "medium"): (
+        Severity.MAJOR,
+        "Connector {name}: the disc in {drive} is a {medium}, not a DVD+RW; insert a blank DVD+RW.",
+    ),
+    (AlarmType.DVD_ERROR, "write"): (
+        Severity.MAJOR,
+        "Connector {name}: writing disc {volume_id} in {drive} failed: {error} Nothing was lost: "
+        "the recordings stay pending for the next session.",
     ),
 }
 

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from mm_engine.db import Database
 from mm_engine.domain import CallDetails, Direction, OwnerKind, Recording, Verification
+from mm_engine.dvd.disc import DiscNeeded
 from mm_engine.errors import MMError, NotFound, Refused
 from mm_engine.search import (
     COLUMNS,
@@ -155,9 +156,11 @@ class VerifyResult:
     id: int
     call_id: str
     verification: Verification
+    note: str = ""  # what to do for a result that is not final, e.g. which disc to insert
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "call_id": self.call_id, "verification": self.verification.value}
+        out = {"id": self.id, "call_id": self.call_id, "verification": self.verification.value}
+        return {**out, "note": self.note} if self.note else out
 
 
 def _id_list(ids: Iterable[int]) -> list[int]:
@@ -326,7 +329,14 @@ class Catalogue:
         store = self.store()
         for rows in batches:
             for row in rows:
-                yield VerifyResult(row["id"], row["call_id"], self._verify_row(store, row))
+                try:
+                    verdict = self._verify_row(store, row)
+                except DiscNeeded as exc:  # only on a disc that is not in the drive
+                    yield VerifyResult(
+                        row["id"], row["call_id"], Verification.CANNOT_VERIFY, str(exc)
+                    )
+                else:
+                    yield VerifyResult(row["id"], row["call_id"], verdict)
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -364,6 +374,8 @@ class Catalogue:
                 return _sha256_stream(fh)
         except (ChunkAuthFailed, Truncated, TrailingData):
             return Verification.TAMPERED
+        except DiscNeeded:
+            raise
         except Exception as exc:  # only the type: a backend's message could quote a secret
             log.info(
                 "recording %s: no archive copy could be read (%s)", row["id"], type(exc).__name__
@@ -409,6 +421,8 @@ class Catalogue:
         if self.remote is not None:
             try:
                 return self.remote(rec.id)
+            except DiscNeeded:  # says which disc to insert
+                raise
             except NotFound:
                 pass
         if unreadable is not None:

@@ -25,11 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from mm_engine.alarms import Alarms, AlarmType
 from mm_engine.config import Config
 from mm_engine.db import Database
+from mm_engine.dvd.disc import DiscNeeded
 from mm_engine.errors import InvalidInput, InvalidSetting, MMError, NotFound, Refused
 from mm_engine.secrets import SecretError, is_sealed
 from mm_engine.storage import registry
@@ -262,6 +263,15 @@ class DriveSignIn:
         self._wake.set()
 
 
+class DiscDrives(Protocol):
+    """The ``dvd`` connectors' drives (mm_engine/dvd/archive.py): one shared store per
+    connector, and which disc must be in the drive to read a copy."""
+
+    def store(self, connector_id: int, name: str, settings: Mapping[str, str]) -> Store: ...
+
+    def require_disc(self, recording_id: int, connector: str, volume_id: str) -> None: ...
+
+
 def check_name(name: str) -> str:
     name = name.strip()
     if not NAME.match(name):
@@ -280,6 +290,7 @@ class Connectors:
         self.keys = ArchiveKeys(keys_dir)
         self._stores: dict[tuple[int, bool], _Cached] = {}
         self._lock = threading.Lock()
+        self.dvd: DiscDrives | None = None  # set by the engine
 
     # -- settings at rest ---------------------------------------------------------------------
     def _seal(self, connector_id: int, kind: str, clean: Mapping[str, str]) -> str:
@@ -549,7 +560,8 @@ class Connectors:
         except Exception as exc:  # a backend failing to even start is "cannot be reached"
             detail = str(exc) or type(exc).__name__
             state = Accessibility.UNREACHABLE
-        return TestResult(name, state, sentence(name, state, scrub(detail, settings)), _now())
+        secrets = {k: v for k, v in settings.items() if k in self._secret_fields(kind)}
+        return TestResult(name, state, sentence(name, state, scrub(detail, secrets)), _now())
 
     def test_settings(self, name: str, kind: str, settings: Mapping[str, str]) -> TestResult:
         """Test settings before saving them (the console's "test connection" in a form)."""
@@ -635,7 +647,10 @@ class Connectors:
         re-encrypts from the start of the recording rather than resuming a spent stream."""
         row = self._row_by_id(connector_id)
         settings = self._open_settings(row)
-        store: Store = registry.open_store(row["kind"], settings, row["name"])
+        if self.dvd is not None and row["kind"] == "dvd":
+            store: Store = self.dvd.store(row["id"], row["name"], settings)
+        else:
+            store = registry.open_store(row["kind"], settings, row["name"])
         if on_bytes is not None:
             store = ProgressStore(store, on_bytes)
         if encrypted:
@@ -671,8 +686,9 @@ class Connectors:
         """The archive copies of a recording, the active connector's first, then newest."""
         rows = self.db.query(
             "SELECT c.connector_id, k.name AS connector, c.remote_path, c.size, c.sha256,"
-            " c.encrypted, c.archived_at FROM archive_copies c"
+            " c.encrypted, c.archived_at, d.volume_id AS disc FROM archive_copies c"
             " JOIN connectors k ON k.id = c.connector_id"
+            " LEFT JOIN dvd_discs d ON d.id = c.disc_id"
             " WHERE c.recording_id = ? ORDER BY c.archived_at DESC",
             (recording_id,),
         )
@@ -684,20 +700,28 @@ class Connectors:
     def open_archived(self, recording_id: int) -> BinaryIO:
         """The recording's bytes from an archive copy (its local file is gone).
 
-        NotFound when it has no copy; MMError naming each connector's failure when none of
-        its copies can be read.
+        NotFound when it has no copy; DiscNeeded (a NotFound) when it is on a disc that is not
+        in the drive; MMError naming each connector's failure when none of its copies can be
+        read.
         """
         copies = self.copies(recording_id)
         if not copies:
             raise NotFound(f"Recording {recording_id} has no archive copy.")
         failures = []
+        needed: builtins.list[DiscNeeded] = []
         for copy in copies:
             try:
+                if copy["disc"] and self.dvd is not None:  # that disc must be in the drive
+                    self.dvd.require_disc(recording_id, copy["connector"], copy["disc"])
                 store = self._reader(copy["connector_id"], copy["encrypted"])
                 return store.open(copy["remote_path"])
+            except DiscNeeded as exc:
+                needed.append(exc)
             except Exception as exc:
                 detail = scrub(f"{exc}", self.secrets_of(copy["connector_id"]))
                 failures.append(f"{copy['connector']}: {detail or type(exc).__name__}")
+        if needed:
+            raise needed[0]
         raise MMError(
             f"No archive copy of recording {recording_id} can be read ({'; '.join(failures)}).",
             "Check the connector with `mm connectors test NAME`.",

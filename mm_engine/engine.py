@@ -6,6 +6,7 @@ Front ends create an Engine, call its services, and close it. Running ingest and
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from mm_engine.alarms import Alarms
@@ -15,6 +16,7 @@ from mm_engine.catalogue import Catalogue
 from mm_engine.config import Config
 from mm_engine.connectors import ACTIVE_KEY, Connectors
 from mm_engine.db import Database
+from mm_engine.dvd.archive import DvdArchive
 from mm_engine.mailer import Mail
 from mm_engine.paths import DataDir
 from mm_engine.primary_storage import TYPE_KEY, PrimaryStorage, PrimaryStore
@@ -47,6 +49,20 @@ class Engine:
         self.storage_move = StorageMigration(self.db, self.config, self.primary, self.catalogue)
         self.catalogue.remote = self.connectors.open_archived
         self.archiver = Archiver(self.db, self.connectors, self.catalogue, self.alarms)
+        self.dvd = DvdArchive(
+            self.db,
+            self.connectors,
+            self.catalogue,
+            self.alarms,
+            self.data_dir.root / "spool" / "dvd",
+            self.data_dir.keys,
+        )
+        self.connectors.dvd = self.dvd
+        self.archiver.dvd = self.dvd
+        self.maintenance = threading.RLock()
+        """Held by a job that needs the call storage to itself (a storage migration, a catalogue
+        rebuild); a service in this process holds it to ingest or apply retention, so those
+        wait meanwhile and the files they would handle stay in the handover folder."""
 
     def store(self) -> PrimaryStore:
         """The call storage as configured now (local or hosted; it can change while we run)."""

@@ -1,17 +1,21 @@
-"""The engine role: ingest plus scheduled jobs, run by `mm --no-ui` or an embedded console."""
+"""The engine role: ingest, scheduled jobs and queued jobs (mm_engine/job_queue.py), run by
+`mm --no-ui` or an embedded console."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from mm_engine.alarms import AlarmType
@@ -19,6 +23,7 @@ from mm_engine.engine import Engine
 from mm_engine.ingest.pipeline import Pipeline, Result
 from mm_engine.ingest.quarantine import quarantine
 from mm_engine.ingest.watcher import HandoverWatcher
+from mm_engine.job_queue import JobRunner
 from mm_engine.lock import EngineLock
 from mm_engine.mailer import MailSender
 from mm_engine.retention import Retention
@@ -26,6 +31,7 @@ from mm_engine.retention import Retention
 log = logging.getLogger(__name__)
 
 SPACE_CHECK_SECONDS = 60
+BUSY_RETRY_SECONDS = 10  # a disc went in while a scheduled archive run held the lease
 
 
 class Service:
@@ -43,6 +49,7 @@ class Service:
         )
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.mail_sender = MailSender(engine.db, engine.mail, engine.alarms)
+        self.jobs = JobRunner(engine)
         self._started = False
 
     def pipeline(self) -> Pipeline:
@@ -50,8 +57,19 @@ class Service:
         return Pipeline(e.db, e.alarms, e.signer, e.store(), e.data_dir.quarantine)
 
     def ingest(self, path: Path) -> Result:
-        self.retention.ensure_free_space()
-        return self.pipeline().ingest(path)
+        with self.engine.maintenance:  # a storage migration running meanwhile: wait for it
+            self.retention.ensure_free_space()
+            return self.pipeline().ingest(path)
+
+    def _after_maintenance(self, job: Callable[[], object]) -> Callable[[], object]:
+        """A scheduled job that changes the call storage waits for a migration to finish."""
+
+        @functools.wraps(job)
+        def run() -> object:
+            with self.engine.maintenance:
+                return job()
+
+        return run
 
     def _ingest_failed(self, path: Path, exc: BaseException, give_up: bool) -> None:
         alarms = self.engine.alarms
@@ -88,6 +106,8 @@ class Service:
                 self.scheduler.add_job(self._safe(job), id=job_id, coalesce=True, **trigger)
             self.scheduler.start()
             self.watcher.start()
+            self.jobs.start()
+            engine.dvd.watch(self._disc_inserted)  # udev events, no polling (F16)
             self._started = True
             log.info(
                 "engine started on %s, watching %s",
@@ -95,6 +115,7 @@ class Service:
                 engine.config.path("handover_folder"),
             )
         except BaseException:
+            self.jobs.stop()
             self.mail_sender.stop()
             self.lock.release()
             raise
@@ -104,13 +125,13 @@ class Service:
         return [
             (
                 "retention",
-                self.retention.apply_days_to_keep,
+                self._after_maintenance(self.retention.apply_days_to_keep),
                 {"trigger": "cron", "hour": 2, "minute": 30},
             ),
             ("audit-prune", self.engine.audit.prune, {"trigger": "cron", "hour": 2, "minute": 45}),
             (
                 "disk-space",
-                self.retention.ensure_free_space,
+                self._after_maintenance(self.retention.ensure_free_space),
                 {"trigger": "interval", "seconds": SPACE_CHECK_SECONDS},
             ),
             (
@@ -122,6 +143,26 @@ class Service:
                 },
             ),
         ]
+
+    def _disc_inserted(self) -> None:
+        """A disc went into the active DVD connector's drive: archive now, so what was recorded
+        while the discs were swapped goes onto the new one (F16)."""
+        self._archive_soon(0)
+
+    def _archive_soon(self, seconds: float) -> None:
+        run_at = datetime.now(UTC) + timedelta(seconds=seconds)
+        with contextlib.suppress(SchedulerNotRunningError):  # the service is stopping
+            self.scheduler.add_job(
+                self._safe(self._archive_now),
+                "date",
+                run_date=run_at,
+                id="archive-now",
+                replace_existing=True,
+            )
+
+    def _archive_now(self) -> None:
+        if self.engine.archiver.run_once().status == "busy":
+            self._archive_soon(BUSY_RETRY_SECONDS)
 
     def _safe(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -142,8 +183,10 @@ class Service:
         if not self._started:
             return
         self._started = False
-        self.watcher.stop()
+        self.engine.dvd.unwatch()
         self.engine.archiver.stopping.set()  # a long archive run ends after its current file
+        self.jobs.stop()  # a queued job too, so ingest waiting for a migration is let go
+        self.watcher.stop()
         self.scheduler.shutdown(wait=True)
         self.engine.alarms.raise_(
             AlarmType.SYSTEM_RESTART,

@@ -35,7 +35,7 @@ from mm_engine.domain import Recording
 from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.mailer import SMTP_TIMEOUT, Delivery, SmtpSettings
-from mm_engine.principal import Principal, ReplayScope, Rights, Role
+from mm_engine.principal import SYSTEM, Principal, ReplayScope, Rights, Role
 from mm_engine.search import split_values
 from mm_engine.users import UserChange, UserInfo
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # both load numpy and soundfile: only when playing or downloa
     from mm_engine.contact_recorder.importer import Progress as MigrationProgress
     from mm_engine.contact_recorder.importer import Summary as MigrationSummary
     from mm_engine.download import Download
+    from mm_engine.job_queue import JobState
     from mm_engine.playback import Replay
     from mm_engine.rebuild import RebuildReport
     from mm_engine.stats import DayCount, StorageUse
@@ -75,6 +76,8 @@ class Operation(StrEnum):
     CONNECTORS_VIEW = "view connectors and archiving"
     CONNECTORS_MANAGE = "add, change, test, activate or remove connectors"
     ARCHIVE_RUN = "start an archive run"
+    DVD_VIEW = "view DVD drives and discs"
+    DVD_MANAGE = "eject or blank DVDs"
     MIGRATE = "migrate from Contact Recorder"
 
 
@@ -107,6 +110,8 @@ RULES: dict[Operation, frozenset[Role]] = {
     Operation.CONNECTORS_VIEW: _STAFF,
     Operation.CONNECTORS_MANAGE: _ADMIN,
     Operation.ARCHIVE_RUN: _ADMIN,
+    Operation.DVD_VIEW: _STAFF,
+    Operation.DVD_MANAGE: _ADMIN,
     Operation.MIGRATE: _ADMIN,
 }
 
@@ -130,6 +135,8 @@ AUDIT_ACTION: dict[Operation, AuditAction] = {
     Operation.CONNECTORS_VIEW: AuditAction.CONFIGURATION,
     Operation.CONNECTORS_MANAGE: AuditAction.CONFIGURATION,
     Operation.ARCHIVE_RUN: AuditAction.CONFIGURATION,
+    Operation.DVD_VIEW: AuditAction.CONFIGURATION,
+    Operation.DVD_MANAGE: AuditAction.CONFIGURATION,
     Operation.MIGRATE: AuditAction.CONFIGURATION,
 }
 
@@ -429,7 +436,8 @@ class Session:
     def storage_move(self, new_path: str, progress: Progress | None = None) -> dict[str, Any]:
         """Move the call storage (the caller holds the engine lock); audited as configuration."""
         self.require(Operation.STORAGE_MOVE, to=new_path)
-        result = self.engine.storage_move.run(new_path, progress)
+        with self.engine.maintenance:  # an in-process service's ingest waits meanwhile
+            result = self.engine.storage_move.run(new_path, progress)
         self._audit(
             AuditAction.CONFIGURATION,
             {"key": "call_storage_path", "op": "storage move", **result},
@@ -445,9 +453,10 @@ class Session:
         self.require(Operation.STORAGE_MOVE, to=to, delete_source=delete_source)
         start = {"key": "call_storage_type", "op": "storage migrate", "to": to}
         self._audit(AuditAction.CONFIGURATION, {**start, "status": "started"})
-        result = self.engine.storage_move.migrate(
-            to, delete_source=delete_source, progress=progress
-        )
+        with self.engine.maintenance:  # an in-process service's ingest waits meanwhile
+            result = self.engine.storage_move.migrate(
+                to, delete_source=delete_source, progress=progress
+            )
         self._audit(AuditAction.CONFIGURATION, {**start, **result})
         return result
 
@@ -619,6 +628,110 @@ class Session:
         self.require(Operation.CONNECTORS_VIEW, op="archive status")
         return self.engine.archiver.status()
 
+    # -- DVD drives and discs (F16) ---------------------------------------------------------
+    def dvd_status(self, connector: str | None = None) -> list[dict[str, Any]]:
+        """Each DVD connector's drive, disc, space, pending recordings and days until full."""
+        self.require(Operation.DVD_VIEW, op="dvd status")
+        return self.engine.dvd.status(connector)
+
+    def dvd_discs(self) -> list[dict[str, Any]]:
+        """The disc catalogue: every disc written, where it is and what is on it."""
+        self.require(Operation.DVD_VIEW, op="dvd discs")
+        return [d.to_dict() for d in self.engine.dvd.discs_list()]
+
+    def dvd_find(self, recording_id: int) -> dict[str, Any]:
+        """Which disc holds a recording."""
+        self.require(Operation.DVD_VIEW, op="dvd find", id=recording_id)
+        return self.engine.dvd.find(recording_id)
+
+    def dvd_eject(self, connector: str | None = None) -> dict[str, Any]:
+        """Open the DVD drive's tray; audited."""
+        self.require(Operation.DVD_MANAGE, op="dvd eject", connector=connector or "")
+        result = self.engine.dvd.eject(connector)
+        self._audit(AuditAction.CONFIGURATION, {"op": "dvd eject", **result})
+        return result
+
+    def dvd_blank(self, confirm: str, connector: str | None = None) -> dict[str, Any]:
+        """Erase a disc of ours for reuse (``confirm`` is ``BLANK <volume id>``); audited, the
+        attempt too, since it destroys archive copies."""
+        self.require(Operation.DVD_MANAGE, op="dvd blank", connector=connector or "")
+        try:
+            result = self.engine.dvd.blank(confirm, connector)
+        except MMError as exc:
+            self._audit(
+                AuditAction.CONFIGURATION,
+                {"op": "dvd blank", "connector": connector or "", "failed": exc.message},
+            )
+            raise
+        self._audit(AuditAction.CONFIGURATION, {"op": "dvd blank", **result})
+        return result
+
+    # -- long jobs handed to the service (issue 4; mm_engine/job_queue.py) ------------------
+    def submit_job(self, kind: str, **params: Any) -> int:
+        """Queue a long job (``archive_run``, ``verify_all``, ``storage_migrate``,
+        ``catalogue_rebuild``) for the service, checked as the direct call would be and
+        audited; the service checks the rule again when it starts the job."""
+        from mm_engine.job_queue import JobQueue, job_kind
+
+        spec = job_kind(kind)
+        args = spec.check_params(params)
+        self.require(spec.operation, op="job submit", kind=kind, params=args)
+        if kind == "verify_all" and self.principal.role is Role.END_USER:
+            self._refuse(
+                Operation.VERIFY,
+                "end users verify their recordings by id, not all at once",
+                "Give the ids of the recordings to verify.",
+                {"op": "job submit", "kind": kind},
+            )
+        job_id = JobQueue(self.engine.db).submit(
+            kind, args, self.principal.name, system=self.principal is SYSTEM
+        )
+        self._audit(
+            AUDIT_ACTION[spec.operation],
+            {"op": "job submit", "job": job_id, "kind": kind, "params": args},
+        )
+        return job_id
+
+    def job_state(self, job_id: int) -> JobState:
+        """Where a queued job is: status, progress, result or error (checked, not audited: a
+        console asks twice a second)."""
+        from mm_engine.job_queue import JobQueue, job_kind
+
+        state = JobQueue(self.engine.db).watch(job_id)
+        self.require(job_kind(state.kind).operation, op="job state", job=job_id)
+        return state
+
+    def jobs_list(self, limit: int = 50) -> list[JobState]:
+        """The newest queued jobs of the kinds this principal may run (staff only)."""
+        from mm_engine.job_queue import JobQueue, job_kind
+
+        self.require(Operation.CONFIG_VIEW, op="jobs list")
+        jobs = JobQueue(self.engine.db).list(limit)
+        return [j for j in jobs if allowed(self.principal, job_kind(j.kind).operation)]
+
+    def cancel_job(self, job_id: int) -> JobState:
+        """Cancel a queued job, or ask a running one to stop after its current item; only its
+        submitter or an administrator may. Audited."""
+        from mm_engine.job_queue import JobQueue, job_kind
+
+        queue = JobQueue(self.engine.db)
+        state = queue.watch(job_id)
+        op = job_kind(state.kind).operation
+        self.require(op, op="job cancel", job=job_id)
+        if not self._own(state.submitted_by) and not self.principal.is_administrator:
+            self._refuse(
+                op,
+                f"job {job_id} was submitted by {state.submitted_by}",
+                "Only its submitter or an administrator may cancel it.",
+                {"op": "job cancel", "job": job_id},
+            )
+        state = queue.cancel(job_id, self.principal.name)
+        self._audit(
+            AUDIT_ACTION[op],
+            {"op": "job cancel", "job": job_id, "kind": state.kind, "status": state.status},
+        )
+        return state
+
     # -- backup and catalogue rebuild (F4) --------------------------------------------------
     def backup_create(
         self,
@@ -683,9 +796,10 @@ class Session:
             self.engine.primary.local_store(),
             self.engine.data_dir.keys,
         )
-        report = job.run(
-            store, merge=merge, known=known, connector_id=connector_id, progress=progress
-        )
+        with self.engine.maintenance:  # an in-process service's ingest waits meanwhile
+            report = job.run(
+                store, merge=merge, known=known, connector_id=connector_id, progress=progress
+            )
         self._audit(
             AuditAction.CONFIGURATION,
             {

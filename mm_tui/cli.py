@@ -15,6 +15,8 @@ from mm_tui import (
     cli_catalogue,
     cli_config,
     cli_connectors,
+    cli_dvd,
+    cli_jobs,
     cli_decrypt,
     cli_migrate,
     cli_recordings,
@@ -36,6 +38,8 @@ app.add_typer(cli_backup.app, name="backup")
 app.add_typer(cli_catalogue.app, name="catalogue")
 app.add_typer(cli_config.app, name="config")
 app.add_typer(cli_connectors.app, name="connectors")
+app.add_typer(cli_dvd.app, name="dvd")
+app.add_typer(cli_jobs.app, name="jobs")
 app.command("decrypt")(cli_decrypt.decrypt)
 app.add_typer(cli_migrate.app, name="migrate")
 app.add_typer(cli_recordings.app, name="recordings")

@@ -12,8 +12,10 @@ properties udev's ``cdrom_id`` sets on a real drive (``ID_CDROM``, ``ID_CDROM_ME
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from mm_engine.dvd.drives import RawHandler
 
@@ -106,3 +108,34 @@ class ScriptedUdev:
         props = drive_properties(node)
         props["DISK_EJECT_REQUEST"] = "1"
         self.send("change", props)
+
+
+# -- failures only hardware produces ------------------------------------------------------------
+
+_STAND_IN = """#!{python}
+# The real xorriso, except for the run that writes a session (it has -commit): {what}
+import os, sys
+args = sys.argv[1:]
+if "-commit" in args:
+    at = args.index("-dev") + 1
+    image = args[at][len("stdio:"):]
+    if {mode!r} == "write-error":
+        args[at] = "stdio:/dev/full"
+    elif {mode!r} == "pull-disc" and os.path.exists(image):
+        os.rename(image, image + ".pulled")
+os.execvp("xorriso", ["xorriso", *args])
+"""
+
+MODES = {
+    "write-error": "the drive's writes fail (they go to /dev/full: real libburn write errors)",
+    "pull-disc": "the disc is taken out as the burn starts (the image moves to <image>.pulled)",
+}
+
+
+def xorriso_stand_in(folder: Path, mode: str) -> Path:
+    """A program to use instead of xorriso: it runs the real one, but the run that writes a
+    session meets a failure only hardware produces (see MODES)."""
+    program = folder / f"xorriso-{mode}"
+    program.write_text(_STAND_IN.format(python=sys.executable, what=MODES[mode], mode=mode))
+    program.chmod(0o755)
+    return program

@@ -476,8 +476,9 @@ async def test_archive_now_to_an_unreachable_connector_says_why(
 async def test_archive_now_follows_a_run_that_is_already_going(
     fast_engine: Engine, add_recording: AddRecording, tmp_path: Path
 ) -> None:
-    """The service's scheduled run holds the archive lease (here: a row for a live process that
-    is not this one); the console does not start a second run, it shows that one's progress."""
+    """Another process's run (`mm archive run`; here: a row for a live process that is not this
+    one) holds the archive lease; the console does not start a second run, it shows that one's
+    progress. (Beside a service, archive now is handed to the service: tests/test_job_queue.py.)"""
     account(fast_engine, "alice", Role.ADMINISTRATOR)
     fast_engine.connectors.add("NAS", "local", folder(tmp_path, "nas"))
     fast_engine.connectors.activate("NAS")
@@ -491,7 +492,7 @@ async def test_archive_now_follows_a_run_that_is_already_going(
         (json.dumps({"token": "t", "connector": "NAS"}), now, now, other.pid),
     )
     try:
-        app = MMApp(fast_engine, f"service running (pid {other.pid})")
+        app = MMApp(fast_engine, "embedded engine")
         async with app.run_test(size=SIZE) as pilot:
             panel = await open_tab(pilot, "alice")
             await pilot.press("n")

@@ -236,22 +236,6 @@ async def test_migrating_the_call_storage_from_the_console_copies_checks_and_swi
 
 
 @run_async
-async def test_beside_a_running_service_migration_says_to_stop_it_first(
-    fast_engine: Engine,
-) -> None:
-    account(fast_engine, "alice", Role.ADMINISTRATOR)
-    app = MMApp(fast_engine, "service running (pid 4242)")
-    async with app.run_test(size=SMALL) as pilot:
-        await log_in(pilot, "alice")
-        await open_tab(pilot, "configuration")
-        config_form(app).focus_field()
-        await pilot.press("ctrl+o")
-        await settle(pilot)
-        assert isinstance(app.screen, ErrorDialog)
-        assert "systemctl stop mm" in str(app.screen.query_one("#error-hint").render())
-
-
-@run_async
 async def test_a_standard_user_sees_the_configuration_read_only(fast_engine: Engine) -> None:
     account(fast_engine, "sam", Role.STANDARD)
     with console(fast_engine) as (app, toasts):

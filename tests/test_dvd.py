@@ -459,3 +459,18 @@ def test_a_drive_without_a_usable_disc_is_reported(
     store = DvdStore("/dev/null", "ARCHIVE", spool=tmp_path / "spool", binary=str(program))
     assert store.diagnose() == (verdict, said)
     assert store.free_space() is None
+
+
+def test_a_blank_disc_swapped_in_does_not_get_the_session(tmp_path: Path) -> None:
+    """-assert_volid lets a blank disc pass (it has no volume id to compare), so the write also
+    demands the disc's session count: a blank swapped in for ARCHIVE-0001 stays blank instead
+    of becoming a second ARCHIVE-0001."""
+    source = tmp_path / "b.opus"
+    source.write_bytes(b"b")
+    blank = tmp_path / "blank.iso"
+    with pytest.raises(Refused) as refused:
+        Xorriso(f"stdio:{blank}").append(
+            "ARCHIVE-0001", {"b.opus": source}, expect_volume_id="ARCHIVE-0001", expect_sessions=1
+        )
+    assert "no longer ARCHIVE-0001" in str(refused.value)
+    assert not blank.exists() or blank.stat().st_size == 0

@@ -108,6 +108,15 @@ ADMIN = {"admin"}
 STAFF = {"admin", "std"}
 REPLAYERS = {"admin", "std", "eu_mine", "eu_mine_dl", "eu_all"}
 
+
+def dvd_connector(w: World) -> str:
+    """A DVD connector over an image file (this machine has no drive), added once."""
+    if not w.engine.dvd.dvd_connectors():
+        drive = f"stdio:{w.tmp / 'disc.iso'}"
+        w.engine.connectors.add("dvd", "dvd", {"drive": drive, "label": "ARCHIVE"})
+    return "dvd"
+
+
 OPERATIONS: dict[str, tuple[Op, set[str], AuditAction | None]] = {
     "search": (lambda s, w: s.search(SearchQuery()), REPLAYERS, AuditAction.SEARCH),
     "count": (lambda s, w: s.count(SearchQuery()), REPLAYERS, AuditAction.SEARCH),
@@ -247,8 +256,9 @@ OPERATIONS: dict[str, tuple[Op, set[str], AuditAction | None]] = {
     "alarms newest": (lambda s, w: s.alarms_newest_id(), STAFF, AuditAction.ALARM),
     "alarms after": (lambda s, w: s.alarms_after(0), STAFF, AuditAction.ALARM),
     "migrate contact recorder": (
-        lambda s, w: (w.tmp / "legacy").mkdir(exist_ok=True)
-        or s.migrate_contact_recorder(w.tmp / "legacy"),
+        lambda s, w: (
+            (w.tmp / "legacy").mkdir(exist_ok=True) or s.migrate_contact_recorder(w.tmp / "legacy")
+        ),
         ADMIN,
         AuditAction.CONFIGURATION,
     ),
@@ -272,6 +282,44 @@ OPERATIONS: dict[str, tuple[Op, set[str], AuditAction | None]] = {
     "stats storage": (lambda s, w: s.stats_storage(), STAFF, AuditAction.CONFIGURATION),
     "catalogue rebuild": (
         lambda s, w: s.catalogue_rebuild(merge=True),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "submit archive job": (
+        lambda s, w: s.submit_job("archive_run"),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "submit verify-all job": (lambda s, w: s.submit_job("verify_all"), STAFF, AuditAction.VERIFY),
+    "job state": (
+        lambda s, w: s.job_state(Session(w.engine, SYSTEM).submit_job("archive_run")),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "jobs list": (lambda s, w: s.jobs_list(), STAFF, AuditAction.CONFIGURATION),
+    "cancel job": (
+        lambda s, w: s.cancel_job(Session(w.engine, SYSTEM).submit_job("archive_run")),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "dvd status": (
+        lambda s, w: s.dvd_status(dvd_connector(w)),
+        STAFF,
+        AuditAction.CONFIGURATION,
+    ),
+    "dvd discs": (lambda s, w: s.dvd_discs(), STAFF, AuditAction.CONFIGURATION),
+    "dvd find": (
+        lambda s, w: s.dvd_find(w.recs["foreign"].id),
+        STAFF,
+        AuditAction.CONFIGURATION,
+    ),
+    "dvd eject": (
+        lambda s, w: s.dvd_eject(dvd_connector(w)),
+        ADMIN,
+        AuditAction.CONFIGURATION,
+    ),
+    "dvd blank": (
+        lambda s, w: s.dvd_blank("BLANK UNLABELLED", dvd_connector(w)),
         ADMIN,
         AuditAction.CONFIGURATION,
     ),
@@ -308,19 +356,62 @@ def test_the_matrix_covers_every_session_operation() -> None:
     # helpers that only look things up or check; each is exercised by an operation above
     helpers = {"require", "check_passwd", "iter_verify", "preview_delete", "call_storage_root"}
     covered = {
-        "search", "count", "get", "check_download", "verify", "delete", "config_show",
-        "config_set", "alarms_list", "alarms_acknowledge", "mail_settings", "test_email",
-        "audit_list", "audit_verify", "audit_export", "storage_move", "users_list", "users_add",
-        "users_show", "users_set", "users_passwd", "users_remove", "logout", "replay",
-        "download", "connectors_list", "connectors_show", "connectors_types", "connectors_add",
-        "connectors_edit", "connectors_test", "connectors_test_settings", "connectors_activate",
-        "connectors_deactivate", "connectors_remove", "archive_run", "archive_status",
-        "backup_create", "catalogue_rebuild", "alarms_newest_id", "alarms_after",
-        "migrate_contact_recorder", "storage_migrate", "storage_migrate_abandon",
-        "storage_status", "connectors_test_changes", "stats_per_day", "stats_storage",
+        "search",
+        "count",
+        "get",
+        "check_download",
+        "verify",
+        "delete",
+        "config_show",
+        "config_set",
+        "alarms_list",
+        "alarms_acknowledge",
+        "mail_settings",
+        "test_email",
+        "audit_list",
+        "audit_verify",
+        "audit_export",
+        "storage_move",
+        "users_list",
+        "users_add",
+        "users_show",
+        "users_set",
+        "users_passwd",
+        "users_remove",
+        "logout",
+        "replay",
+        "download",
+        "connectors_list",
+        "connectors_show",
+        "connectors_types",
+        "connectors_add",
+        "connectors_edit",
+        "connectors_test",
+        "connectors_test_settings",
+        "connectors_activate",
+        "connectors_deactivate",
+        "connectors_remove",
+        "archive_run",
+        "archive_status",
+        "backup_create",
+        "catalogue_rebuild",
+        "alarms_newest_id",
+        "alarms_after",
+        "migrate_contact_recorder",
+        "storage_migrate",
+        "storage_migrate_abandon",
+        "storage_status",
+        "connectors_test_changes",
+        "stats_per_day",
+        "stats_storage",
+        "submit_job",
+        "job_state",
+        "cancel_job",
+        "jobs_list",
     }
     # Google sign-in needs the Drive double: tests/test_gdrive_authorize.py checks who may
     covered |= {"connectors_sign_in", "connectors_authorize"}  # fmt: skip
+    covered |= {"dvd_status", "dvd_discs", "dvd_find", "dvd_eject", "dvd_blank"}
     assert public - helpers <= covered, public - helpers - covered
 
 

@@ -316,6 +316,49 @@ def _006_contact_recorder_migration(conn: sqlite3.Connection) -> None:
     )
 
 
+def _007_dvd_discs(conn: sqlite3.Connection) -> None:
+    """The DVD disc catalogue (seed F16): every disc a ``dvd`` connector has written, and on
+    which disc each DVD archive copy is (``archive_copies.disc_id``; NULL for other types).
+
+    A disc is named by its label and sequence (its volume id ``LABEL-0003``). ``state`` is
+    where it is: ``in_drive``, ``ejected``, or ``full`` (out of the drive and never written
+    again); ``full_at`` stays set once it was found full, also while it is back in the drive to
+    be read. A disc erased for reuse is ``blanked``: its row stays so its number is never given
+    to another disc. The byte and call-date columns describe what mm wrote there, so the list
+    stays right after recordings on it are deleted from the catalogue.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE dvd_discs (
+            id             INTEGER PRIMARY KEY,
+            connector_id   INTEGER NOT NULL REFERENCES connectors (id),
+            label          TEXT NOT NULL,
+            sequence       INTEGER NOT NULL,
+            volume_id      TEXT NOT NULL,
+            state          TEXT NOT NULL DEFAULT 'in_drive'
+                           CHECK (state IN ('in_drive', 'ejected', 'full', 'blanked')),
+            full_at        TEXT,
+            used_bytes     INTEGER NOT NULL DEFAULT 0,   -- of the disc, sessions included
+            capacity_bytes INTEGER NOT NULL DEFAULT 0,
+            sessions       INTEGER NOT NULL DEFAULT 0,
+            recordings     INTEGER NOT NULL DEFAULT 0,   -- copies written to it
+            bytes          INTEGER NOT NULL DEFAULT 0,   -- their size
+            first_call     TEXT,                         -- start of the oldest call on it
+            first_call_ts  REAL,
+            last_call      TEXT,
+            last_call_ts   REAL,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            UNIQUE (label, sequence)
+        );
+        CREATE INDEX dvd_discs_connector ON dvd_discs (connector_id, state);
+        ALTER TABLE archive_copies ADD COLUMN disc_id INTEGER REFERENCES dvd_discs (id);
+        CREATE INDEX archive_copies_disc ON archive_copies (disc_id) WHERE disc_id IS NOT NULL;
+        """,
+    )
+
+
 STEPS: list[Step] = [
     _001_core,
     _002_search_indexes,
@@ -323,6 +366,7 @@ STEPS: list[Step] = [
     _004_users_audit,
     _005_connectors,
     _006_contact_recorder_migration,
+    _007_dvd_discs,
 ]
 
 

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from mm_engine.dvd.xorriso import MediaInfo, MediaState, Xorriso
-from mm_engine.errors import Refused
+from mm_engine.errors import NotFound, Refused
 
 MARKER_PATH = "/.mm-disc.json"
 SESSIONS_DIR = "/.mm-sessions"
@@ -107,6 +107,23 @@ class DiscState:
 
 class ForeignDisc(Refused):
     title = "Not our disc"
+
+
+class DiscNeeded(NotFound):
+    """A recording's only readable copy is on a disc that is not in the drive: the message
+    names the disc and the drive, so a technician knows what to insert."""
+
+    title = "Insert a disc"
+
+    def __init__(self, recording_id: int, volume_id: str, drive: str, found: str) -> None:
+        super().__init__(
+            f"Recording {recording_id} is archived on disc {volume_id}, which is not in the "
+            f"drive {drive} ({found}).",
+            f"Insert disc {volume_id} into {drive}, then try again.",
+        )
+        self.recording_id = recording_id
+        self.volume_id = volume_id
+        self.drive = drive
 
 
 def classify(drive: Xorriso, label: str, library: str = "") -> DiscState:

@@ -622,6 +622,7 @@ class Xorriso:
         *,
         close: bool = False,
         expect_volume_id: str | None = None,
+        expect_sessions: int | None = None,
     ) -> MediaInfo:
         """Write one session: ``files`` (disc path -> source file) and ``trees`` (folders merged
         onto the disc's root) under ``volume_id``; returns the medium as it is afterwards.
@@ -629,15 +630,20 @@ class Xorriso:
         A file already on the disc at the same path is replaced in the merged tree (its old
         bytes stay on the disc, hidden). ``expect_volume_id`` refuses to write unless the disc
         still carries that volume id (``-assert_volid``), so a disc swapped since it was looked
-        at is not written to. A session that does not fit raises DiscFull; nothing is written.
+        at is not written to. ``expect_sessions`` also demands that many sessions on it (``-load
+        session N``): -assert_volid passes a blank disc, which must not get a session meant for
+        another (measured: a blank swapped in would become a second disc of that name). A
+        session that does not fit raises DiscFull; nothing is written.
         """
         files = files or {}
         info, check = self.space_check(files, trees)
         if not check.fits:
             raise DiscFull(info.volume_id, check.free_bytes, check.needed_bytes)
         pre: list[str] = []
+        if expect_sessions is not None:
+            pre = ["-load", "session", str(expect_sessions)]
         if expect_volume_id is not None:
-            pre = ["-assert_volid", expect_volume_id, "FATAL"]
+            pre += ["-assert_volid", expect_volume_id, "FATAL"]
         try:
             out = self._run(
                 *pre,
@@ -658,7 +664,8 @@ class Xorriso:
                 raise DiscFull(
                     info.volume_id, max(0, int(m.group(2))) * BLOCK, int(m.group(1)) * BLOCK
                 ) from exc
-            if expect_volume_id is not None and "assert_volid" in text.replace("-", "_"):
+            swapped = "assert_volid" in text.replace("-", "_") or "Failed to find session" in text
+            if expect_volume_id is not None and swapped:
                 raise Refused(
                     f"The disc in {self.drive} is no longer {expect_volume_id}; nothing was "
                     "written.",

@@ -199,22 +199,42 @@ class DvdStore:
         self.close_discs = close
         self.x = Xorriso(drive, capacity=capacity, binary=binary)
         self._own_spool = spool is None
-        self.spool = Path(tempfile.mkdtemp(prefix="mm-dvd-spool-")) if spool is None else spool
-        self._tree = self.spool / "tree"
-        self._incoming = self.spool / "incoming"
-        self._tree.mkdir(parents=True, exist_ok=True)
-        self._incoming.mkdir(parents=True, exist_ok=True)
+        self._spool = spool
         self._next_sequence = new_disc_sequence
         self._highest_seen = 0
         self._lock = threading.RLock()
         self._pending: dict[str, _Pending] = {}
         self._generation = 0
         self._cache: tuple[object, _Snapshot] | None = None
-        self._recover_spool()
+        if spool is not None:
+            self._make_spool(spool)
+            self._recover_spool()
 
     @property
     def drive(self) -> str:
         return self.x.drive
+
+    @property
+    def spool(self) -> Path:
+        """The spool folder; without one given, a temporary folder made on first use (a store
+        opened only to test the drive leaves nothing behind)."""
+        if self._spool is None:
+            self._spool = self._make_spool(Path(tempfile.mkdtemp(prefix="mm-dvd-spool-")))
+        return self._spool
+
+    @staticmethod
+    def _make_spool(spool: Path) -> Path:
+        for sub in ("tree", "incoming"):
+            (spool / sub).mkdir(parents=True, exist_ok=True)
+        return spool
+
+    @property
+    def _tree(self) -> Path:
+        return self.spool / "tree"
+
+    @property
+    def _incoming(self) -> Path:
+        return self.spool / "incoming"
 
     # paths --------------------------------------------------------------------------------
 
@@ -472,15 +492,18 @@ class DvdStore:
             else:
                 assert state.marker is not None
                 marker, expect = state.marker, state.marker.volume_id
+            sessions = len(media.sessions) if expect is not None else None
             for rel, item in self._pending.items():
                 if item.md5 is None or item.sha256 is None:
                     item.md5, item.sha256 = _hash_file(self._tree / rel)
             session_no = len(media.sessions) + 1
             batch = dict(self._pending)
             try:
-                after = self._write(marker, session_no, batch, expect, close)
+                after = self._write(marker, session_no, batch, (expect, sessions), close)
             finally:
                 self.media_changed()
+            if len(after.sessions) != session_no:  # another disc went in meanwhile
+                raise VerifyFailed(marker.volume_id, sorted(batch))
             self._verify_session(after, marker.volume_id, batch)
             for rel in batch:
                 self._drop_pending(rel)
@@ -509,7 +532,7 @@ class DvdStore:
         marker: DiscMarker,
         session_no: int,
         batch: Mapping[str, _Pending],
-        expect: str | None,
+        expect: tuple[str | None, int | None],
         close: bool | None,
     ) -> MediaInfo:
         with tempfile.TemporaryDirectory(prefix="mm-dvd-meta-") as tmp:
@@ -534,7 +557,8 @@ class DvdStore:
                 files,
                 [self._tree],
                 close=self.close_discs if close is None else close,
-                expect_volume_id=expect,
+                expect_volume_id=expect[0],
+                expect_sessions=expect[1],
             )
 
     def _verify_session(self, after: MediaInfo, volid: str, batch: Mapping[str, _Pending]) -> None:
@@ -652,8 +676,9 @@ class DvdStore:
 
     def close(self) -> None:
         """Remove the spool folder when this store made it and nothing is pending."""
-        if self._own_spool and not self._pending:
-            shutil.rmtree(self.spool, ignore_errors=True)
+        if self._own_spool and not self._pending and self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
 
 def from_settings(settings: Mapping[str, str], name: str) -> DvdStore:

@@ -22,6 +22,7 @@ BACKENDS: dict[str, str] = {
     "azure": "mm_engine.storage.azure",
     "gdrive": "mm_engine.storage.gdrive",
     "local": "mm_engine.storage.local_backend",
+    "dvd": "mm_engine.storage.dvd",
 }
 
 # Types that may serve as the primary call storage (F19: local or bring-your-own cloud storage).

@@ -15,15 +15,16 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from mm_tui.i18n import _
 from mm_tui.widgets.forms import YES, Form, FormField
 
-LOCAL_FOLDER = "local folder"
+LOCAL_FOLDER = "local folder"  # the choice's value, not shown
 
 
 class StorageMigrateDialog(ModalScreen[tuple[str, bool] | None]):
     CSS_PATH = "storage_migrate.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="migrate.cancel"),
+        Binding("escape", "cancel", _("Cancel"), id="migrate.cancel"),
     ]
 
     def __init__(self, current: str, connectors: list[str]) -> None:
@@ -34,29 +35,33 @@ class StorageMigrateDialog(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         choices = (
-            (f"a folder on this server ({LOCAL_FOLDER})", LOCAL_FOLDER),
-            *((f"connector {name}", name) for name in self.connectors),
+            (_("a folder on this server (local folder)"), LOCAL_FOLDER),
+            *((_("connector {name}").format(name=name), name) for name in self.connectors),
         )
         with Vertical(id="migrate-box"):
-            yield Label("Migrate the call storage", id="migrate-title")
+            yield Label(_("Migrate the call storage"), id="migrate-title")
             yield Static(
-                f"Now: {self.current}. Every recording is copied, each copy checked against "
-                "its hash, then the configuration switches. The service must be stopped.",
+                _(
+                    "Now: {current}. Every recording is copied, each copy checked against its "
+                    "hash, then the configuration switches. The service must be stopped."
+                ).format(current=self.current),
                 id="migrate-intro",
             )
             yield Form(
                 [
-                    FormField("target", "To", LOCAL_FOLDER, kind="choice", choices=choices),
-                    FormField("path", "Folder", placeholder="/srv/recordings", help="for a folder"),
+                    FormField("target", _("To"), LOCAL_FOLDER, kind="choice", choices=choices),
+                    FormField(
+                        "path", _("Folder"), placeholder="/srv/recordings", help=_("for a folder")
+                    ),
                     FormField(
                         "delete_source",
-                        "Afterwards",
+                        _("Afterwards"),
                         kind="check",
-                        placeholder="delete the old copies",
+                        placeholder=_("delete the old copies"),
                     ),
                 ],
                 id="migrate",
-                submit="Migrate",
+                submit=_("Migrate"),
                 label_width=12,
             )
 
@@ -65,7 +70,9 @@ class StorageMigrateDialog(ModalScreen[tuple[str, bool] | None]):
             return values["target"]
         path = values["path"].strip()
         if not path.startswith("/"):
-            self.query_one(Form).show_errors({"path": "Give the absolute path of the new folder."})
+            self.query_one(Form).show_errors(
+                {"path": _("Give the absolute path of the new folder.")}
+            )
             return None
         return f"local:{path}"
 

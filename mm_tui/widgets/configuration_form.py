@@ -9,7 +9,6 @@ typed value replaces them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ from mm_engine.errors import InvalidSetting, MMError
 from mm_engine.primary_storage import HOSTED_KINDS
 from mm_engine.session import Operation, Session, allowed, refusal_reason
 from mm_tui.dialogs.error import ErrorDialog
-from mm_tui.dialogs.job_progress import JobDialog
+from mm_tui.dialogs.job_progress import run_job
 from mm_tui.dialogs.storage_migrate import StorageMigrateDialog
 from mm_tui.widgets.forms import Form, FormField, report_failure
 
@@ -123,18 +122,9 @@ class ConfigurationForm(Vertical):
         self._load()
 
     def action_migrate(self) -> None:
-        """F23: copy the whole library to another storage, verified, then switch to it."""
-        if not str(getattr(self.app, "status", "")).startswith("embedded"):
-            self.app.push_screen(
-                ErrorDialog(
-                    "The service is running",
-                    "Migrating the call storage needs the engine to itself.",
-                    "Stop the service (systemctl stop mm), open the console again and migrate "
-                    "from here, or run `mm storage migrate --to TARGET`. Recordings that arrive "
-                    "meanwhile wait in the handover folder.",
-                )
-            )
-            return
+        """F23: copy the whole library to another storage, verified, then switch to it. Run
+        here on an embedded engine; beside a service, the service runs it (its ingest waits
+        meanwhile, recordings that arrive stay in the handover folder)."""
         where = self.session.engine.primary.where()  # no network: the form opens at once
         hosted = [c.name for c in self.session.connectors_list() if c.kind in HOSTED_KINDS]
 
@@ -142,13 +132,15 @@ class ConfigurationForm(Vertical):
             if answer is None:
                 return
             to, delete = answer
-
-            def job(progress: Callable[[int, int], None]) -> dict[str, Any]:
-                return self.session.storage_migrate(to, delete_source=delete, progress=progress)
-
-            self.app.push_screen(
-                JobDialog(f"Migrating the call storage to {to}", job, _describe_migration),
-                self._reload_after,
+            run_job(
+                self.app,
+                self.session,
+                "storage_migrate",
+                f"Migrating the call storage to {to}",
+                _describe_migration,
+                on_close=self._reload_after,
+                to=to,
+                delete_source=delete,
             )
 
         self.app.push_screen(StorageMigrateDialog(where, hosted), chosen)

@@ -35,6 +35,7 @@ from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.connector_edit import ConnectorEditDialog
 from mm_tui.dialogs.device_flow import DeviceFlowDialog
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.dialogs.job_progress import beside_service, run_job
 from mm_tui.widgets.forms import report_failure
 
 COLUMNS = ("name", "type", "active", "accessible", "pending", "last archive")
@@ -78,6 +79,12 @@ def progress_text(done: int, total: int, elapsed: float) -> str:
     if 0 < done < total:
         text += f" · {time_left(elapsed / done * (total - done))}"
     return text
+
+
+def _describe_archive(result: dict[str, Any]) -> str:
+    if result.get("status") == "busy":
+        return "Another archive run (the service's own) is in progress; it covers these."
+    return report_text(ArchiveReport(**result))
 
 
 def report_text(report: ArchiveReport) -> str:
@@ -310,10 +317,23 @@ class ConnectorsPanel(Vertical):
         self.refresh_bindings()
         active = next((c for c in self.connectors if c.active), None)
         where = f" to {active.name}" if active else ""
-        beside = str(getattr(self.app, "status", "")).startswith("service running")
-        here = " in this console (the service's own runs wait for it)" if beside else ""
-        self._show_progress(f"Starting the archive run{where}{here}…", 0, None)
+        if beside_service(self.app):  # the service runs it; this console watches (issue 4)
+            run_job(
+                self.app,
+                self.session,
+                "archive_run",
+                f"Archive run{where}",
+                _describe_archive,
+                on_close=self._archive_closed,
+            )
+            return
+        self._show_progress(f"Starting the archive run{where}…", 0, None)
         self._archive(time.monotonic())
+
+    def _archive_closed(self, _result: Any) -> None:
+        self.archiving = False
+        self.refresh_bindings()
+        self._load()
 
     def _saved(self, verb: str) -> Any:
         def done(info: ConnectorInfo | None) -> None:

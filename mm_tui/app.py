@@ -28,6 +28,7 @@ from mm_tui.screens.first_run import FirstRunScreen
 from mm_tui.screens.login import LoginScreen
 from mm_tui.screens.main import MainScreen
 from mm_tui.widgets.alarms_table import AlarmsPanel
+from mm_tui.widgets.recordings_table import RECORDING_COMMANDS, offered
 
 log = logging.getLogger(__name__)
 
@@ -168,33 +169,13 @@ class MMApp(App[None]):
             yield SystemCommand(
                 f"{tab}: show", f"Open the {tab} tab", lambda t=tab: screen.show_tab(t)
             )
-        recordings = "recordings-panel"
-        yield SystemCommand(
-            "recordings: search",
-            "Focus the search box",
-            lambda: self._run_on(screen, recordings, "recordings", "focus_search"),
-        )
-        yield SystemCommand(
-            "recordings: next page",
-            "Show the next page of recordings",
-            lambda: self._run_on(screen, recordings, "recordings", "next_page"),
-        )
-        yield SystemCommand(
-            "recordings: previous page",
-            "Show the previous page of recordings",
-            lambda: self._run_on(screen, recordings, "recordings", "previous_page"),
-        )
-        yield SystemCommand(
-            "recordings: verify",
-            "Verify the selected recording",
-            lambda: self._run_on(screen, recordings, "recordings", "verify"),
-        )
-        if allowed(principal, Operation.DELETE):
-            yield SystemCommand(
-                "recordings: delete",
-                "Delete the selected recording (asks first)",
-                lambda: self._run_on(screen, recordings, "recordings", "delete"),
-            )
+        for verb, help_text, action in RECORDING_COMMANDS:
+            if offered(principal, action):
+                yield SystemCommand(
+                    f"recordings: {verb}",
+                    help_text,
+                    lambda a=action: self._run_on(screen, "recordings-panel", "recordings", a),
+                )
         if allowed(principal, Operation.ALARMS_VIEW):
             yield SystemCommand(
                 "alarms: refresh",

@@ -29,7 +29,7 @@ from mm_tui.dialogs.help import HelpDialog
 from mm_tui.screens.first_run import FirstRunScreen
 from mm_tui.screens.login import LoginScreen
 from mm_tui.screens.main import MainScreen
-from mm_tui.widgets.recordings_table import RecordingsPanel, RecordingsTable
+from mm_tui.widgets.recordings_table import COLUMN_INDEX, RecordingsPanel, RecordingsTable
 from tests.conftest import BASE_START, AddRecording
 
 
@@ -143,7 +143,7 @@ async def test_recordings_show_one_page_with_the_count_and_search_narrows(
         await log_in(pilot, "alice")
         table = app.screen.query_one(RecordingsTable)
         assert table.row_count == 3
-        assert str(table.get_cell_at((0, 8))) == "C3"  # newest first
+        assert str(table.get_cell_at((0, COLUMN_INDEX["call_id"]))) == "C3"  # newest first
         assert panel(app).position() == "1–3 of 3"
         await pilot.press("slash")
         search = app.screen.query_one("#recordings-terms", Input)
@@ -251,7 +251,7 @@ async def test_an_end_user_sees_only_recordings_and_only_theirs(
         assert [p.id for p in app.screen.query("TabPane")] == ["recordings"]
         table = app.screen.query_one(RecordingsTable)
         assert table.row_count == 1
-        assert str(table.get_cell_at((0, 8))) == "MINE"
+        assert str(table.get_cell_at((0, COLUMN_INDEX["call_id"]))) == "MINE"
 
 
 @run_async
@@ -326,7 +326,7 @@ def test_mm_opens_the_console_in_a_terminal_and_quits(home: Path) -> None:
         _tmux(socket, "send-keys", "-t", "mm", "admin", "Tab")
         _tmux(socket, "send-keys", "-t", "mm", PASSWORD, "Enter")
         screen = _wait_for(socket, "Recordings")
-        screen = _wait_for(socket, "Next page")
+        screen = _wait_for(socket, "Next")
         assert "embedded engine" in screen
         _tmux(socket, "send-keys", "-t", "mm", "C-q")
         deadline = time.monotonic() + 15

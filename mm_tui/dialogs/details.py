@@ -1,8 +1,12 @@
-"""Every field of one recording, from the page already fetched (no second look-up)."""
+"""Every field of one recording, from the page already fetched (no second look-up).
+
+From here space plays the recording and w downloads it (when the person may): the dialog
+closes with "play" or "download" and the list does the rest, as if pressed there.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from mm_engine.domain import Recording
+
+DetailsChoice = Literal["play", "download"]
 
 
 def _shown(value: Any) -> str:
@@ -21,28 +27,43 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-class RecordingDetails(ModalScreen[None]):
+class RecordingDetails(ModalScreen[DetailsChoice | None]):
     CSS_PATH = "details.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter,q", "close", "Close", id="details.close")
+        Binding("space", "choose('play')", "Play", id="details.play"),
+        Binding("w", "choose('download')", "Download", id="details.download"),
+        Binding("escape,enter,q", "close", "Close", id="details.close"),
     ]
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(
+        self, recording: Recording, *, may_play: bool = True, may_download: bool = True
+    ) -> None:
         super().__init__()
         self._recording = recording
+        self._may = {"play": may_play, "download": may_download}
 
     def compose(self) -> ComposeResult:
         fields = self._recording.to_dict()
         width = max(len(k) for k in fields)
         lines = [f"{key.ljust(width)}  {_shown(value)}" for key, value in fields.items()]
+        keys = [
+            text
+            for choice, text in (("play", "space plays it"), ("download", "w downloads it"))
+            if self._may[choice]
+        ]
         with Vertical(id="details-box"):
             yield Label(f"Recording {self._recording.id}", id="details-title")
             with VerticalScroll():
                 yield Static("\n".join(lines), id="details-fields", markup=False)
-            yield Static(
-                "Playback arrives in a later version; use `mm recordings show` for the file.",
-                id="details-note",
-            )
+            yield Static(" · ".join([*keys, "esc closes"]), id="details-note")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose":
+            return self._may.get(str(parameters[0]), False)
+        return True
+
+    def action_choose(self, choice: DetailsChoice) -> None:
+        self.dismiss(choice)
 
     def action_close(self) -> None:
         self.dismiss(None)

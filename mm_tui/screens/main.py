@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from mm_engine.domain import Recording
+from mm_engine.download import Download
 from mm_engine.session import Operation, Session, allowed
+from mm_tui.dialogs.download import DownloadDialog
 from mm_tui.widgets.alarms_table import AlarmsPanel
-from mm_tui.widgets.read_only_lists import AuditList, ConfigurationList, UsersList
-from mm_tui.widgets.recordings_table import RecordingsPanel
+from mm_tui.widgets.audit_panel import AuditPanel
+from mm_tui.widgets.configuration_form import ConfigurationForm
+from mm_tui.widgets.connectors_panel import ConnectorsPanel
+from mm_tui.widgets.player import PlayerPanel
+from mm_tui.widgets.recordings_table import RecordingsPanel, RecordingsTable, SelectionDownload
+from mm_tui.widgets.users_panel import UsersPanel
 
 # tab id -> (label, operation that shows it)
 TABS: dict[str, tuple[str, Operation]] = {
     "recordings": ("Recordings", Operation.SEARCH),
-    "connectors": ("Connectors", Operation.CONFIG_VIEW),
+    "connectors": ("Connectors", Operation.CONNECTORS_VIEW),
     "audit": ("Audit", Operation.AUDIT_VIEW),
     "alarms": ("Alarms", Operation.ALARMS_VIEW),
     "migration": ("Migration", Operation.CONFIG_VIEW),
@@ -26,8 +34,6 @@ TABS: dict[str, tuple[str, Operation]] = {
 }
 
 COMING = {
-    "connectors": "Archive connectors (SMB, S3, GCS, Azure, Google Drive, DVD+RW) arrive with "
-    "archiving.",
     "migration": "Contact Recorder migration arrives with the migration issue.",
 }
 
@@ -37,6 +43,8 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+l", "app.logout", "Log out", id="app.logout"),
         Binding("question_mark", "app.help", "Help", id="app.help"),
+        Binding("space", "play_selected", "Play", id="recordings.play"),
+        Binding("w", "download", "Download", id="recordings.download"),
     ]
 
     def __init__(self, session: Session, status: str) -> None:
@@ -53,19 +61,22 @@ class MainScreen(Screen[None]):
             for tab in self.visible_tabs():
                 with TabPane(TABS[tab][0], id=tab):
                     yield from self._content(tab)
-        yield Footer()
+        yield Footer(compact=True)  # at 80 columns every cell counts
 
     def _content(self, tab: str) -> ComposeResult:
         if tab == "recordings":
             yield RecordingsPanel(self.session, id="recordings-panel")
+            yield PlayerPanel(self.session, id="player-panel")
+        elif tab == "connectors":
+            yield ConnectorsPanel(self.session, id="connectors-panel")
         elif tab == "alarms":
             yield AlarmsPanel(self.session, id="alarms-panel")
         elif tab == "audit":
-            yield AuditList(self.session, id="audit-list")
+            yield AuditPanel(self.session, id="audit-panel")
         elif tab == "configuration":
-            yield ConfigurationList(self.session, id="configuration-list")
+            yield ConfigurationForm(self.session, id="configuration-form")
         elif tab == "users":
-            yield UsersList(self.session, id="users-list")
+            yield UsersPanel(self.session, id="users-panel")
         else:
             yield Static(COMING[tab], classes="coming")
 
@@ -75,3 +86,57 @@ class MainScreen(Screen[None]):
 
     def show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    # -- playing and downloading (F27, F28) ------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        wanted = {"play_selected": Operation.REPLAY, "download": Operation.DOWNLOAD}
+        if action not in wanted:
+            return True
+        if not allowed(self.session.principal, wanted[action]):
+            return False
+        return self.query_one(TabbedContent).active == "recordings"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_play_selected(self) -> None:
+        rec = self.query_one(RecordingsPanel).selected()
+        if rec is not None:
+            self.query_one(PlayerPanel).open(rec)
+
+    def action_download(self) -> None:
+        player = self.query_one(PlayerPanel)
+        if player.has_focus_within and player.recording is not None:
+            self.download(player.recording)
+            return
+        recordings = self.query_one(RecordingsPanel)
+        if recordings.selection:
+            chosen = recordings.targets()
+            self.download(chosen[0], chosen, selection=True)
+            return
+        rec = recordings.selected()
+        if rec is None:
+            self.notify("Select a recording first.", title="Download")
+            return
+        self.download(rec, recordings.current_page())
+
+    def download(
+        self, rec: Recording, page: list[Recording] | None = None, *, selection: bool = False
+    ) -> None:
+        """One recording or ``page`` (or, with ``selection``, the selected ``page``)."""
+
+        def written(result: Download | None) -> None:
+            if result is not None:
+                self.notify(f"Wrote {result.path}", title="Download")
+
+        dialog = SelectionDownload if selection else DownloadDialog
+        self.app.push_screen(dialog(self.session, rec, page or []), written)
+
+    @on(PlayerPanel.DownloadRequested)
+    def _download_instead(self, message: PlayerPanel.DownloadRequested) -> None:
+        self.download(message.recording)
+
+    @on(PlayerPanel.LeaveRequested)
+    def _back_to_list(self) -> None:
+        self.query_one(RecordingsTable).focus()

@@ -1,48 +1,103 @@
-"""The Recordings tab (F24–F30): search box, a few filters, and one page of rows at a time.
+"""The Recordings tab (F24–F30): search box, filters, a window of pages, selection, bulk actions.
 
-A catalogue may hold millions of recordings and a DataTable keeps every row it is given, so the
-table only ever holds the current page; paging walks the engine's keyset cursors (a stack of
-them, to go back) and the count comes from the database.
+A catalogue may hold millions of recordings and a DataTable keeps every row it is given, so
+the table holds at most :data:`HELD_PAGES` pages. Pressing down on the last row (or page down
+near it) fetches the next page from the engine and drops the oldest held one, keeping the rows
+on screen where they were, so scrolling feels continuous; up on the first row does the same
+backwards. Pages come from the engine's keyset cursors (kept in a list, to go back); the count
+comes from the database.
+
+The selection (`x`, `a`) is a set of recordings that survives paging; verify, delete and
+download act on it when there is one, otherwise on the row under the cursor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Select, Static
-from textual.worker import get_current_worker
+from textual.widgets import DataTable, Input, RadioButton, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
+import mm_tui.dialogs.download as download_dialog
 from mm_engine.catalogue import Page, SearchQuery
-from mm_engine.domain import Direction, Recording, Verification
+from mm_engine.domain import Recording, Verification
 from mm_engine.errors import InvalidInput
-from mm_engine.principal import Role
-from mm_engine.search import split_values
+from mm_engine.principal import Principal, Role
+from mm_engine.search import compile_query, split_values
 from mm_engine.session import END_USER_MAX_RESULTS, Operation, Session, allowed
 from mm_tui.dialogs.confirm import ConfirmDialog
-from mm_tui.dialogs.details import RecordingDetails
+from mm_tui.dialogs.details import DetailsChoice, RecordingDetails
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.dialogs.verify_progress import Tally, VerifyDialog
+from mm_tui.widgets.charts import ChartsStrip
+from mm_tui.widgets.filter_panel import FilterChoice, FilterPanel, Filters
+from mm_tui.widgets.forms import report_failure
 
 PAGE_SIZE = 100
-COLUMNS = (
-    "call date",
-    "length",
-    "parties",
-    "direction",
-    "agent",
-    "initiator",
-    "target",
-    "skill",
-    "call ID",
-    "auth",
+HELD_PAGES = 2
+MARK_ON, MARK_OFF = "●", "○"
+
+# (key, header, width): the columns most worth seeing come first, so at 80 columns the call
+# date, length, parties, direction and call ID show and the rest scroll into view (F24).
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("sel", "", 1),
+    ("start", "call date", 16),
+    ("length", "length", 7),
+    ("parties", "parties", 20),
+    ("direction", "direction", 9),
+    ("call_id", "call ID", 10),
+    ("agents", "agent", 16),
+    ("initiator", "initiator", 12),
+    ("target", "target", 14),
+    ("skill", "skill", 14),
+    ("auth", "auth", 4),
 )
+COLUMN_INDEX = {key: n for n, (key, _, _) in enumerate(COLUMNS)}
+
+LoadMode = Literal["replace", "append", "prepend"]
+
+# The command palette's "recordings: <verb>" entries: (verb, what it does, panel action).
+RECORDING_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("search", "Focus the search box (values separated by ',')", "focus_search"),
+    ("filter", "Filter by date, length, direction, parties, agents, target...", "filters"),
+    ("show all", "Clear the search box and every filter", "show_all"),
+    ("play", "Play the recording under the cursor", "play_selected"),
+    ("download", "Download the selection, or the recording under the cursor", "download"),
+    ("details", "Every field of the recording under the cursor", "details"),
+    ("select", "Select or unselect the recording under the cursor", "toggle_select"),
+    ("select all", "Select every recording shown (again: select none)", "select_page"),
+    ("select none", "Clear the selection", "clear_selection"),
+    ("verify", "Verify the selection, or the recording under the cursor", "verify"),
+    ("verify all", "Verify every recording, with progress and a summary", "verify_all"),
+    ("delete", "Delete the selection, or the recording under the cursor (asks)", "delete"),
+    ("next page", "Show the next page of recordings", "next_page"),
+    ("previous page", "Show the previous page of recordings", "previous_page"),
+    ("charts", "Show or hide recordings per day and storage use", "charts"),
+)
+_NEEDS = {
+    "play_selected": Operation.REPLAY,
+    "download": Operation.DOWNLOAD,
+    "verify": Operation.VERIFY,
+    "verify_all": Operation.VERIFY,
+    "delete": Operation.DELETE,
+    "charts": Operation.CONFIG_VIEW,
+}
+
+
+def offered(principal: Principal, action: str) -> bool:
+    """Whether ``principal`` gets the panel action at all (keys, footer, palette)."""
+    if action == "verify_all" and principal.role is Role.END_USER:
+        return False  # the engine verifies an end user's recordings by id only
+    needs = _NEEDS.get(action)
+    return needs is None or allowed(principal, needs)
 
 
 def _length(seconds: float) -> str:
@@ -51,64 +106,143 @@ def _length(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def row_of(rec: Recording) -> tuple[str, ...]:
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def mark(selected: bool) -> Text:
+    return Text(MARK_ON, style="bold") if selected else Text(MARK_OFF, style="dim")
+
+
+def row_of(rec: Recording, selected: bool = False) -> tuple[Text, ...]:
+    """The cells of one row, as Text: a plain string would be parsed as markup, which
+    costs more than everything else in showing a page."""
     d = rec.details
-    return (
-        f"{d.start.astimezone():%Y-%m-%d %H:%M}",
-        _length(rec.duration_s),
-        ", ".join(d.parties),
-        d.direction.value,
-        ", ".join(d.agents),
-        d.owner,
-        d.target,
-        d.skill,
-        d.call_id,
-        "✓" if d.authenticated else "",
-    )
+    cells = {
+        "sel": mark(selected),
+        "start": Text(f"{d.start.astimezone():%Y-%m-%d %H:%M}"),
+        "length": Text(_length(rec.duration_s), justify="right"),
+        "parties": Text(_fit(", ".join(d.parties), COLUMNS[COLUMN_INDEX["parties"]][2])),
+        "direction": Text(d.direction.value),
+        "call_id": Text(d.call_id),
+        "agents": Text(", ".join(d.agents)),
+        "initiator": Text(d.owner),
+        "target": Text(d.target),
+        "skill": Text(d.skill),
+        "auth": Text("✓" if d.authenticated else ""),
+    }
+    return tuple(cells[key] for key, _, _ in COLUMNS)
 
 
-def _date(text: str, field: str) -> datetime | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"{field}: {text!r} is not a date.", "Use YYYY-MM-DD or YYYY-MM-DD HH:MM."
-        ) from None
-    return moment if moment.tzinfo else moment.astimezone()
+class SelectionDownload(download_dialog.DownloadDialog):
+    """The download dialog for the selection: the zip of all of them is the preset choice.
+
+    (The dialog itself speaks of "this page"; this only relabels that choice.)
+    """
+
+    CSS_PATH = str(Path(download_dialog.__file__).with_name("download.tcss"))
+
+    def on_mount(self) -> None:
+        if len(self.page) > 1:
+            choice = self.query_one("#download-page", RadioButton)
+            choice.label = (
+                f"The {len(self.page)} selected recordings, as one zip with an index.html "
+                "that lists and plays them"
+            )
+            choice.value = True
 
 
-class RecordingsTable(DataTable[str]):
-    """The page on screen; enter opens the selected recording's details."""
+class RecordingsTable(DataTable[Text]):
+    """The held rows; enter opens details, and moving past either end asks for more rows."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "details", "Details", id="recordings.details"),
+        Binding("enter", "details", "Details", show=False, id="recordings.details"),
     ]
 
     class DetailsRequested(Message):
         pass
 
+    @dataclass
+    class EdgeReached(Message):
+        """The cursor would leave the held rows: ``direction`` +1 below, -1 above; ``step``
+        is how far it would have moved."""
+
+        direction: int
+        step: int
+
+    @dataclass
+    class TypedAhead(Message):
+        """A digit or "+" typed on the list: the start of a search for a number."""
+
+        text: str
+
     def action_details(self) -> None:
         self.post_message(self.DetailsRequested())
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character and (event.character.isdigit() or event.character == "+"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.TypedAhead(event.character))
+
+    def _page_rows(self) -> int:
+        header = self.header_height if self.show_header else 0
+        return max(1, self.scrollable_content_region.height - header)
+
+    def action_cursor_down(self) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.post_message(self.EdgeReached(1, 1))
+            return
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.row_count and self.cursor_row <= 0:
+            self.post_message(self.EdgeReached(-1, 1))
+            return
+        super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.post_message(self.EdgeReached(1, self._page_rows()))
+            return
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if self.row_count and self.cursor_row <= 0:
+            self.post_message(self.EdgeReached(-1, self._page_rows()))
+            return
+        super().action_page_up()
 
 
 class RecordingsPanel(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
+    # Footer order is this order, and at 80 columns only the first few fit: most used first.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Search", id="recordings.search"),
-        Binding("n", "next_page", "Next page", id="recordings.next_page"),
-        Binding("p", "previous_page", "Prev page", id="recordings.previous_page"),
+        Binding("slash", "focus_search", "Find", id="recordings.search"),
+        Binding("f", "filters", "Filter", id="recordings.filters"),
+        Binding("space", "play_selected", "Play", key_display="spc", id="recordings.play"),
+        Binding("x,insert", "toggle_select", "Sel", id="recordings.select"),
+        Binding("w", "download", "Get", id="recordings.download"),
         Binding("v", "verify", "Verify", id="recordings.verify"),
-        Binding("d", "delete", "Delete", id="recordings.delete"),
+        Binding("d", "delete", "Del", id="recordings.delete"),
+        Binding("n", "next_page", "Next", id="recordings.next_page"),
+        Binding("p", "previous_page", "Prev", id="recordings.previous_page"),
+        Binding("question_mark", "app.help", "Help", id="app.help"),
+        Binding("a", "select_page", "All", id="recordings.select_page"),
+        Binding("c", "charts", "Charts", id="recordings.charts"),
+        Binding("V", "verify_all", "Verify all", id="recordings.verify_all"),
+        Binding("escape", "clear_selection", "Unselect", show=False, id="recordings.unselect"),
     ]
 
     @dataclass
     class PageLoaded(Message):
-        cursors: tuple[str | None, ...]
+        serial: int  # which load this answers (only the latest is shown)
+        index: int  # which page of the search
+        mode: LoadMode
         page: Page
         total: int | None  # None: same query, count unchanged
+        cursor_at: int | None  # replace: row to put the cursor on (-1: last), None: keep
+        step: int  # append / prepend: rows the cursor moves into the new page
 
     @dataclass
     class Verified(Message):
@@ -123,118 +257,310 @@ class RecordingsPanel(Vertical):
     def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
+        self.terms: list[str] = []
+        self.filters = Filters()
         self.query_base = SearchQuery(limit=PAGE_SIZE)
-        self.cursors: tuple[str | None, ...] = (None,)
-        self.next_cursor: str | None = None
-        self.total = 0
+        self.serial = 0
+        self.cursors: list[str | None] = [None]  # cursors[i] fetches page i of the search
+        self.first_page = 0  # the first held page
+        self.pages: list[list[Recording]] = []  # the held pages, in order
         self.rows: list[Recording] = []
+        self.total = 0
+        self.loading = False
+        self._page_worker: Worker[None] | None = None
+        self.selection: dict[int, Recording] = {}
+        self.note = ""
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="recordings-filters"):
-            yield Input(placeholder="/ search: values separated by ','", id="recordings-terms")
-            yield Input(placeholder="from", id="recordings-from")
-            yield Input(placeholder="to", id="recordings-to")
-            yield Select(
-                [(d.value, d.value) for d in Direction],
-                prompt="direction",
-                id="recordings-direction",
+        with Horizontal(id="recordings-bar"):
+            yield Input(
+                placeholder="/ search: values separated by ','",
+                id="recordings-terms",
+                compact=True,
             )
+            yield Static("", id="recordings-filter-summary", markup=False)
+        if allowed(self.session.principal, Operation.CONFIG_VIEW):
+            yield ChartsStrip(self.session, id="recordings-charts")
         table = RecordingsTable(cursor_type="row", zebra_stripes=True, id="recordings-table")
-        table.add_columns(*COLUMNS)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
         yield table
-        yield Static("", id="recordings-status")
+        yield Static("", id="recordings-status", markup=False)
 
     def on_mount(self) -> None:
-        self._load(self.query_base, (None,), count=True)
+        for strip in self.query(ChartsStrip):
+            strip.display = False
+        self._show_filters()
+        self._load(self.query_base, 0, None, "replace", count=True, fresh=True, cursor_at=0)
         self.query_one(RecordingsTable).focus()
 
     # -- what the person asks for --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "delete":
-            return allowed(self.session.principal, Operation.DELETE)
-        if action == "verify":
-            return allowed(self.session.principal, Operation.VERIFY)
-        return True
+        return offered(self.session.principal, action)
 
     def action_focus_search(self) -> None:
-        self.query_one("#recordings-terms", Input).focus()
+        # at once, not after the queued keys (what focus() does): over SSH "/" and the text
+        # typed after it often arrive in one burst, and the text must land in the box
+        self.screen.set_focus(self.query_one("#recordings-terms", Input))
 
-    @on(Input.Submitted)
-    def apply_filters(self) -> None:
-        direction = self.query_one("#recordings-direction", Select).value
+    @on(RecordingsTable.TypedAhead)
+    def _typed_ahead(self, event: RecordingsTable.TypedAhead) -> None:
+        """Numbers are what people search for: typing one on the list starts the search (and
+        keeps the digits typed right after "/" when a fast burst outruns the focus change)."""
+        box = self.query_one("#recordings-terms", Input)
+        if self.screen.focused is box:
+            box.insert_text_at_cursor(event.text)
+            return
+        box.value = event.text  # a new search: what was in the box goes
+        box.cursor_position = len(box.value)
+        box.select_on_focus = False  # for this focus only, or the digit would be selected
+        self.screen.set_focus(box)
+        box.call_later(setattr, box, "select_on_focus", True)
+
+    @on(Input.Submitted, "#recordings-terms")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.apply(split_values(event.value), self.filters)
+
+    def action_filters(self) -> None:
+        def chosen(choice: FilterChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.show_all:
+                self.action_show_all()
+            else:  # with what the search box says now, submitted or not
+                terms = split_values(self.query_one("#recordings-terms", Input).value)
+                self.apply(terms, choice.filters)
+
+        self.app.push_screen(FilterPanel(self.filters), chosen)
+
+    def action_show_all(self) -> None:
+        """Every filter and the search box cleared."""
+        self.query_one("#recordings-terms", Input).value = ""
+        self.apply([], Filters())
+
+    def apply(self, terms: list[str], filters: Filters) -> bool:
+        """Search again with ``terms`` and ``filters``; a value the engine refuses opens the
+        error dialog and changes nothing."""
         try:
-            query = SearchQuery(
-                terms=split_values(self.query_one("#recordings-terms", Input).value),
-                start_from=_date(self.query_one("#recordings-from", Input).value, "from"),
-                start_to=self._end(self.query_one("#recordings-to", Input).value),
-                direction=direction if isinstance(direction, str) else None,
-                limit=PAGE_SIZE,
-            )
+            query = filters.query(terms, limit=PAGE_SIZE)
+            compile_query(query)
         except InvalidInput as exc:
             self.app.push_screen(ErrorDialog.for_exception(exc))
-            return
-        self.query_base = query
-        self._load(query, (None,), count=True)
+            return False
+        self.terms, self.filters, self.query_base = terms, filters, query
+        self.selection.clear()
+        self.note = ""
+        self._show_filters()
+        self._load(query, 0, None, "replace", count=True, fresh=True, cursor_at=0)
         self.query_one(RecordingsTable).focus()
-
-    @staticmethod
-    def _end(text: str) -> datetime | None:
-        """A bare date as "to" means up to the end of that day (the filter is exclusive)."""
-        moment = _date(text, "to")
-        if moment is not None and len(text.strip()) <= len("YYYY-MM-DD"):
-            moment += timedelta(days=1)
-        return moment
+        return True
 
     def action_next_page(self) -> None:
-        if self.next_cursor is not None:
-            self._load(self.query_base, (*self.cursors, self.next_cursor), count=False)
+        last = self.first_page + len(self.pages) - 1
+        if last + 1 < len(self.cursors) and not self.loading:
+            self._load(self.query_base, last + 1, self.cursors[last + 1], "replace", cursor_at=0)
 
     def action_previous_page(self) -> None:
-        if len(self.cursors) > 1:
-            self._load(self.query_base, self.cursors[:-1], count=False)
+        if self.first_page > 0 and not self.loading:
+            index = self.first_page - 1
+            self._load(self.query_base, index, self.cursors[index], "replace", cursor_at=0)
+
+    @on(RecordingsTable.EdgeReached)
+    def _edge(self, event: RecordingsTable.EdgeReached) -> None:
+        if self.loading:
+            return
+        if event.direction > 0:
+            index = self.first_page + len(self.pages)
+            if index < len(self.cursors):
+                self._load(self.query_base, index, self.cursors[index], "append", step=event.step)
+        elif self.first_page > 0:
+            index = self.first_page - 1
+            self._load(self.query_base, index, self.cursors[index], "prepend", step=event.step)
 
     def selected(self) -> Recording | None:
+        """The recording under the cursor."""
         table = self.query_one(RecordingsTable)
         if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
             return None
         return self.rows[table.cursor_row]
 
-    @on(RecordingsTable.DetailsRequested)
-    def show_details(self) -> None:
-        if (rec := self.selected()) is not None:
-            self.app.push_screen(RecordingDetails(rec))
+    def current_page(self) -> list[Recording]:
+        """The held page the cursor is on (the download dialog offers it as a zip)."""
+        row = self.query_one(RecordingsTable).cursor_row
+        for page in self.pages:
+            if row < len(page):
+                return list(page)
+            row -= len(page)
+        return []
 
-    def action_verify(self) -> None:
-        if (rec := self.selected()) is not None:
-            self._say(f"Verifying {rec.details.call_id}…")
-            self._verify(rec.id)
+    def targets(self) -> list[Recording]:
+        """What a bulk action acts on: the selection, else the row under the cursor."""
+        if self.selection:
+            return list(self.selection.values())
+        rec = self.selected()
+        return [rec] if rec is not None else []
 
-    def action_delete(self) -> None:
+    # -- selection ------------------------------------------------------------------------------
+    def action_toggle_select(self) -> None:
         rec = self.selected()
         if rec is None:
             return
+        self._mark(rec, rec.id not in self.selection)
+        table = self.query_one(RecordingsTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+        self._say()
+
+    def action_select_page(self) -> None:
+        """All held rows selected, or, when they all are, nothing selected."""
+        if self.rows and all(r.id in self.selection for r in self.rows):
+            self.action_clear_selection()
+            return
+        for rec in self.rows:
+            self._mark(rec, True)
+        self._say()
+
+    def action_clear_selection(self) -> None:
+        for rec in list(self.selection.values()):
+            self._mark(rec, False)
+        self.selection.clear()
+        self._say()
+
+    def _mark(self, rec: Recording, on: bool) -> None:
+        if on:
+            self.selection[rec.id] = rec
+        else:
+            self.selection.pop(rec.id, None)
+        table = self.query_one(RecordingsTable)
+        if str(rec.id) in table.rows:
+            table.update_cell(str(rec.id), "sel", mark(on))
+
+    # -- details, verify, delete, charts ------------------------------------------------------
+    def action_details(self) -> None:
+        self.show_details()
+
+    @on(RecordingsTable.DetailsRequested)
+    def show_details(self) -> None:
+        rec = self.selected()
+        if rec is None:
+            return
+        principal = self.session.principal
+
+        async def chosen(choice: DetailsChoice | None) -> None:
+            if choice == "play":
+                await self.action_play_selected()
+            elif choice == "download":
+                await self.action_download()
+
+        dialog = RecordingDetails(
+            rec,
+            may_play=allowed(principal, Operation.REPLAY),
+            may_download=allowed(principal, Operation.DOWNLOAD),
+        )
+        self.app.push_screen(dialog, chosen)
+
+    # play and download belong to the screen (the player panel has them too); bound here as
+    # well so they sit in the footer beside the other recordings keys
+    async def action_play_selected(self) -> None:
+        await self.app.run_action("play_selected", self.screen)
+
+    async def action_download(self) -> None:
+        await self.app.run_action("download", self.screen)
+
+    def action_verify(self) -> None:
+        if self.selection:
+            ids = list(self.selection)
+            self._verify_many(ids, f"the {len(ids)} selected recording(s)")
+        elif (rec := self.selected()) is not None:
+            self._say(f"Verifying {rec.details.call_id}…")
+            self._verify(rec.id)
+
+    def action_verify_all(self) -> None:
+        self._verify_many(None, "every recording")
+
+    def _verify_many(self, ids: list[int] | None, what: str) -> None:
+        def done(tally: Tally | None) -> None:
+            if tally is not None:
+                ok = not (tally.tampered or tally.cannot)
+                self.notify(
+                    tally.summary(), title="Verify", severity="information" if ok else "error"
+                )
+                self._say(f"Verified {tally.done:,}: {tally.summary()}")
+
+        self.app.push_screen(VerifyDialog(self.session, ids, what), done)
+
+    def action_delete(self) -> None:
+        chosen = self.targets()
+        if not chosen:
+            return
+        if len(chosen) == 1:
+            d = chosen[0].details
+            title = "Delete recording"
+            question = (
+                f"Delete the recording of call {d.call_id} "
+                f"({d.start.astimezone():%Y-%m-%d %H:%M})? This cannot be undone."
+            )
+        else:
+            title = "Delete recordings"
+            calls = ", ".join(r.details.call_id for r in chosen[:5])
+            more = f" and {len(chosen) - 5} more" if len(chosen) > 5 else ""
+            question = (
+                f"Delete {len(chosen)} recordings (calls {calls}{more})? This cannot be undone."
+            )
+        ids = [r.id for r in chosen]
 
         def answered(yes: bool | None) -> None:
-            if yes and rec is not None:
-                self._delete(rec.id)
+            if yes:
+                self._say(f"Deleting {len(ids)} recording(s)…")
+                self._delete(ids)
 
-        self.app.push_screen(
-            ConfirmDialog(
-                "Delete recording",
-                f"Delete the recording of call {rec.details.call_id} "
-                f"({rec.details.start.astimezone():%Y-%m-%d %H:%M})? This cannot be undone.",
-                yes_label="Delete",
-            ),
-            answered,
-        )
+        self.app.push_screen(ConfirmDialog(title, question, yes_label="Delete"), answered)
+
+    def action_charts(self) -> None:
+        for strip in self.query(ChartsStrip):
+            strip.display = not strip.display
+            if strip.display:
+                strip.reload()
 
     # -- I/O in threads ------------------------------------------------------------------------
+    def _load(
+        self,
+        query: SearchQuery,
+        index: int,
+        cursor: str | None,
+        mode: LoadMode,
+        *,
+        count: bool = False,
+        fresh: bool = False,
+        cursor_at: int | None = None,
+        step: int = 0,
+    ) -> None:
+        """Fetch page ``index`` (at ``cursor``); ``fresh``: a new search, so the cursors of
+        the one before are forgotten. Only the latest load's answer is shown."""
+        if fresh:
+            self.cursors = [None]
+        self.serial += 1
+        self.loading = True
+        self._page_worker = self._fetch(
+            self.serial, query, index, cursor, mode, count, cursor_at, step
+        )
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="recordings-page")
-    def _load(self, query: SearchQuery, cursors: tuple[str | None, ...], count: bool) -> None:
-        page = self.session.search(replace(query, cursor=cursors[-1], limit=PAGE_SIZE))
+    def _fetch(
+        self,
+        serial: int,
+        query: SearchQuery,
+        index: int,
+        cursor: str | None,
+        mode: LoadMode,
+        count: bool,
+        cursor_at: int | None,
+        step: int,
+    ) -> None:
+        page = self.session.search(replace(query, cursor=cursor, limit=PAGE_SIZE))
         total = self.session.count(query) if count else None
         if not get_current_worker().is_cancelled:
-            self.post_message(self.PageLoaded(cursors, page, total))
+            self.post_message(self.PageLoaded(serial, index, mode, page, total, cursor_at, step))
 
     @work(thread=True, exit_on_error=False, group="recordings-verify")
     def _verify(self, recording_id: int) -> None:
@@ -242,44 +568,117 @@ class RecordingsPanel(Vertical):
             self.post_message(self.Verified(result.id, result.call_id, result.verification))
 
     @work(thread=True, exit_on_error=False, group="recordings-delete")
-    def _delete(self, recording_id: int) -> None:
-        self.post_message(self.Deleted(self.session.delete([recording_id])))
+    def _delete(self, ids: list[int]) -> None:
+        self.post_message(self.Deleted(self.session.delete(ids)))
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._page_worker and event.state in (
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self.loading = False  # the latest load ended without a page
+        if report_failure(self, event):
+            self._say()
 
     # -- state, owned here ---------------------------------------------------------------------
     @on(PageLoaded)
-    def _show_page(self, message: PageLoaded) -> None:
-        self.cursors = message.cursors
-        self.next_cursor = message.page.next_cursor
+    def _page_loaded(self, message: PageLoaded) -> None:
+        if message.serial != self.serial:
+            return
+        self.loading = False
+        items = list(message.page.items)
+        index = message.index
+        if message.mode != "prepend":
+            del self.cursors[index + 1 :]
+            if message.page.next_cursor is not None:
+                self.cursors.append(message.page.next_cursor)
         if message.total is not None:
             self.total = message.total
             if self.session.principal.role is Role.END_USER:
                 self.total = min(self.total, END_USER_MAX_RESULTS)
-        self.rows = list(message.page.items)
         table = self.query_one(RecordingsTable)
+        row, scroll = table.cursor_row, table.scroll_y
+        if message.mode == "replace" and not items and index > 0:
+            # the page emptied (its rows deleted): show the one before it
+            self._load(self.query_base, index - 1, self.cursors[index - 1], "replace", cursor_at=-1)
+            return
+        if message.mode == "replace":
+            self.first_page, self.pages = index, [items]
+            if message.cursor_at is None:
+                row = min(row, len(items) - 1)
+            else:
+                row = message.cursor_at if message.cursor_at >= 0 else len(items) - 1
+                scroll = 0 if message.cursor_at >= 0 else float(len(items))
+        elif not items:
+            self._say()
+            return
+        elif message.mode == "append":
+            # a rebuild: cheaper than removing the oldest rows one by one (measured)
+            self.pages.append(items)
+            dropped = 0
+            if len(self.pages) > HELD_PAGES:
+                dropped = len(self.pages.pop(0))
+                self.first_page += 1
+            row, scroll = row - dropped + message.step, scroll - dropped
+        else:
+            self.pages.insert(0, items)
+            self.first_page = index
+            if len(self.pages) > HELD_PAGES:
+                self.pages.pop()
+            row, scroll = row + len(items) - message.step, scroll + len(items)
+        self._fill(table, max(0, row), max(0.0, scroll))
+        self._say()
+
+    def _fill(self, table: RecordingsTable, row: int, scroll: float) -> None:
+        """Show the held pages, the cursor on ``row`` and the view where it was."""
+        self.rows = [rec for page in self.pages for rec in page]
         table.clear()
         for rec in self.rows:
-            table.add_row(*row_of(rec), key=str(rec.id))
-        self._say(self.position())
+            table.add_row(*row_of(rec, rec.id in self.selection), key=str(rec.id))
+        self._place(table, row, scroll)
+
+    def _place(self, table: RecordingsTable, row: int, scroll: float) -> None:
+        if self.rows:
+            table.scroll_to(y=max(0.0, scroll), animate=False, immediate=True)
+            table.move_cursor(row=max(0, min(row, len(self.rows) - 1)), animate=False)
 
     def position(self) -> str:
-        """ "1–100 of N", from the page number and the database's count."""
+        """ "1–100 of N": the held rows, from the page number and the database's count."""
         if not self.rows:
-            return "No recordings match." if self.total == 0 else f"0 of {self.total}"
-        first = (len(self.cursors) - 1) * PAGE_SIZE + 1
-        more = "  (n: next page)" if self.next_cursor else ""
-        return f"{first}–{first + len(self.rows) - 1} of {self.total}{more}"
+            return "No recordings match." if self.total == 0 else f"0 of {self.total:,}"
+        first = self.first_page * PAGE_SIZE + 1
+        return f"{first:,}–{first + len(self.rows) - 1:,} of {self.total:,}"
 
     @on(Verified)
     def _show_verified(self, message: Verified) -> None:
         text = f"{message.call_id}: {message.verification.value}"
-        self._say(f"{self.position()}   {text}")
+        self._say(text)
         ok = message.verification is Verification.VERIFIED
         self.notify(text, title="Verify", severity="information" if ok else "error")
 
     @on(Deleted)
     def _removed(self, message: Deleted) -> None:
+        for rec_id in message.ids:
+            self.selection.pop(rec_id, None)
         self.notify(f"Deleted {len(message.ids)} recording(s).", title="Delete")
-        self._load(self.query_base, self.cursors, count=True)
+        self.note = f"deleted {len(message.ids)}"
+        index = self.first_page
+        self._load(self.query_base, index, self.cursors[index], "replace", count=True)
 
-    def _say(self, text: str) -> None:
-        self.query_one("#recordings-status", Static).update(text)
+    def _show_filters(self) -> None:
+        summary = self.filters.describe()
+        self.query_one("#recordings-filter-summary", Static).update(
+            f"f: {summary}" if summary else "f: filters"
+        )
+        self.query_one("#recordings-filter-summary").set_class(bool(summary), "-active")
+
+    def _say(self, note: str | None = None) -> None:
+        if note is not None:
+            self.note = note
+        parts = [self.position()]
+        if self.selection:
+            parts.append(f"{len(self.selection):,} selected")
+        if self.note:
+            parts.append(self.note)
+        self.query_one("#recordings-status", Static).update(" · ".join(parts))

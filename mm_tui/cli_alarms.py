@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from mm_tui.context import open_session
+from mm_tui.i18n import _, plural
 from mm_tui.output import command, print_json, print_table
 
-app = typer.Typer(help="List and acknowledge alarms; test alarm e-mail.", no_args_is_help=True)
+app = typer.Typer(help=_("List and acknowledge alarms; test alarm e-mail."), no_args_is_help=True)
 
 # The scripting contract: these keys only ever gain company, never change.
 FIELDS = (
@@ -31,60 +32,68 @@ def public(alarm: dict[str, Any]) -> dict[str, Any]:
     return {k: alarm.get(k) for k in FIELDS}
 
 
-@app.command("list")
+@app.command(
+    "list", help=_("Alarms not yet acknowledged, most recently seen first (--all: every alarm).")
+)
 @command
 def list_(
     all_: Annotated[
-        bool, typer.Option("--all", help="Include acknowledged alarms as well.")
+        bool, typer.Option("--all", help=_("Include acknowledged alarms as well."))
     ] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=10_000, help="At most this many alarms.")
+        int, typer.Option("--limit", min=1, max=10_000, help=_("At most this many alarms."))
     ] = 100,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Alarms not yet acknowledged, most recently seen first (--all: every alarm)."""
     with open_session() as session:
         rows = [public(a) for a in session.alarms_list(limit, include_acknowledged=all_)]
     if json_out:
         print_json(rows)
         return
     if not rows:
-        sys.stderr.write("No alarms.\n" if all_ else "No unacknowledged alarms.\n")
+        sys.stderr.write((_("No alarms.") if all_ else _("No unacknowledged alarms.")) + "\n")
         return
     columns = [
-        ("id", "ID"),
-        ("last_at", "DATE"),
-        ("severity", "SEVERITY"),
-        ("type", "TYPE"),
-        ("count", "COUNT"),
-        ("message", "DESCRIPTION"),
+        ("id", _("ID")),
+        ("last_at", _("DATE")),
+        ("severity", _("SEVERITY")),
+        ("type", _("TYPE")),
+        ("count", _("COUNT")),
+        ("message", _("DESCRIPTION")),
     ]
     if all_:
-        columns.append(("acknowledged_by", "ACKNOWLEDGED BY"))
+        columns.append(("acknowledged_by", _("ACKNOWLEDGED BY")))
     print_table(rows, columns)
 
 
-@app.command("ack")
+@app.command(
+    "ack", help=_("Acknowledge alarms; a repeat after this starts a new alarm (and a new e-mail).")
+)
 @command
 def ack(
-    ids: Annotated[list[int], typer.Argument(help="Alarm ids, as `mm alarms list` shows them.")],
+    ids: Annotated[list[int], typer.Argument(help=_("Alarm ids, as `mm alarms list` shows them."))],
 ) -> None:
-    """Acknowledge alarms; a repeat after this starts a new alarm (and a new e-mail)."""
     with open_session() as session:
         result = session.alarms_acknowledge(ids)
     done, already = result["acknowledged"], result["already"]
     if done:
-        typer.echo(f"Acknowledged {len(done)} alarm(s): {', '.join(map(str, done))}")
+        typer.echo(
+            plural("Acknowledged {count} alarm(s): {ids}", len(done)).format(
+                count=len(done), ids=", ".join(map(str, done))
+            )
+        )
     if already:
-        typer.echo(f"Already acknowledged: {', '.join(map(str, already))}")
+        typer.echo(_("Already acknowledged: {ids}").format(ids=", ".join(map(str, already))))
 
 
-@app.command("test-email")
+@app.command(
+    "test-email",
+    help=_("Send a test e-mail now with the SMTP settings and show the server's answer."),
+)
 @command
 def test_email(
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Send a test e-mail now with the SMTP settings and show the server's answer."""
     with open_session() as session:
         settings = session.mail_settings()
         delivery = session.test_email()
@@ -99,6 +108,11 @@ def test_email(
         )
     else:
         typer.echo(
-            f"Sent a test e-mail to {', '.join(settings.recipients)} via "
-            f"{settings.server}:{settings.port}; the server answered: {delivery.reply}"
+            _(
+                "Sent a test e-mail to {recipients} via {server}; the server answered: {reply}"
+            ).format(
+                recipients=", ".join(settings.recipients),
+                server=f"{settings.server}:{settings.port}",
+                reply=delivery.reply,
+            )
         )

@@ -15,28 +15,34 @@ from mm_engine.errors import Refused
 from mm_engine.session import Operation
 from mm_tui.cli_recordings import parse_time
 from mm_tui.context import open_session
+from mm_tui.i18n import _, plural
 from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_table
 from mm_tui.prompt import read_new_password
 
-app = typer.Typer(help="View, verify and export the audit trail.", no_args_is_help=True)
+app = typer.Typer(help=_("View, verify and export the audit trail."), no_args_is_help=True)
 
 FromOpt = Annotated[
-    str | None, typer.Option("--from", help="Events at or after this ISO 8601 date/time.")
+    str | None, typer.Option("--from", help=_("Events at or after this ISO 8601 date/time."))
 ]
 ToOpt = Annotated[
     str | None,
-    typer.Option("--to", help="Events before this ISO 8601 time; a bare date includes that day."),
+    typer.Option(
+        "--to", help=_("Events before this ISO 8601 time; a bare date includes that day.")
+    ),
 ]
 ActionOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--action", help=f"Event type ({', '.join(AuditAction)}); ','-list or repeated: ANY."
+        "--action",
+        help=_("Event type ({types}); ','-list or repeated: ANY.").format(
+            types=", ".join(AuditAction)
+        ),
     ),
 ]
 UserOpt = Annotated[
-    str | None, typer.Option("--user", help="User names containing this text (any case).")
+    str | None, typer.Option("--user", help=_("User names containing this text (any case)."))
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
 
 
 def _filters(
@@ -62,7 +68,7 @@ def _row(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@app.command("list")
+@app.command("list", help=_("Audit events, newest first, one page at a time."))
 @command
 def list_(
     start: FromOpt = None,
@@ -70,14 +76,13 @@ def list_(
     action: ActionOpt = None,
     user: UserOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", help=f"Events per page (1..{MAX_LIMIT}).")
+        int, typer.Option("--limit", help=_("Events per page (1..{max}).").format(max=MAX_LIMIT))
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, typer.Option("--cursor", help="Continue after the previous page.")
+        str | None, typer.Option("--cursor", help=_("Continue after the previous page."))
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Audit events, newest first, one page at a time."""
     filters = _filters(start, end, action, user)
     with open_session() as session:
         page = session.audit_list(filters, limit=limit, cursor=cursor)
@@ -87,57 +92,75 @@ def list_(
         print_table(
             [_row(e) for e in page.items],
             [
-                ("id", "ID"),
-                ("time", "TIME"),
-                ("user", "USER"),
-                ("action", "ACTION"),
-                ("details", "DETAILS"),
+                ("id", _("ID")),
+                ("time", _("TIME")),
+                ("user", _("USER")),
+                ("action", _("ACTION")),
+                ("details", _("DETAILS")),
             ],
         )
     else:
-        sys.stderr.write("No audit events match.\n")
+        sys.stderr.write(_("No audit events match.") + "\n")
     if page.next_cursor:
-        sys.stderr.write(f"Next page: --cursor {page.next_cursor}\n")
+        sys.stderr.write(_("Next page: --cursor {cursor}").format(cursor=page.next_cursor) + "\n")
 
 
-@app.command("verify")
+@app.command(
+    "verify",
+    help=_(
+        "Check the hash chain; exit 1 and name the first broken event if rows were tampered with."
+    ),
+)
 @command
 def verify(json_out: JsonOpt = False) -> None:
-    """Check the hash chain; exit 1 and name the first broken event if rows were tampered with."""
     with open_session() as session:
         report = session.audit_verify()
     if json_out:
         print_json(report.to_dict())
     elif report.ok:
-        sys.stdout.write(f"Audit trail intact: {report.checked} event(s) checked.\n")
+        sys.stdout.write(
+            plural("Audit trail intact: {count} event(s) checked.", report.checked).format(
+                count=report.checked
+            )
+            + "\n"
+        )
     if not report.ok:
         raise fail(
-            f"Audit trail broken at event {report.first_broken_id}: {report.reason}.",
-            "Events were edited, removed or reordered in the database file.",
+            _("Audit trail broken at event {id}: {reason}.").format(
+                id=report.first_broken_id, reason=report.reason
+            ),
+            _("Events were edited, removed or reordered in the database file."),
             code=EXIT_FAILED,
         )
 
 
-@app.command("export")
+@app.command(
+    "export",
+    help=_(
+        "Write the filtered events as CSV in an AES-256 password-protected zip (opens in 7-Zip)."
+        "\n\nThe password is prompted twice, or read as one line from stdin."
+    ),
+)
 @command
 def export(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The zip file to write.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help=_("The zip file to write."))],
     start: FromOpt = None,
     end: ToOpt = None,
     action: ActionOpt = None,
     user: UserOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=_("Replace FILE if it exists."))] = False,
 ) -> None:
-    """Write the filtered events as CSV in an AES-256 password-protected zip (opens in 7-Zip).
-
-    The password is prompted twice, or read as one line from stdin.
-    """
     filters = _filters(start, end, action, user)
     if file.exists() and not force:
-        raise Refused(f"{file} exists.", "Pass --force to replace it, or choose another name.")
+        raise Refused(
+            _("{file} exists.").format(file=file),
+            _("Pass --force to replace it, or choose another name."),
+        )
     with open_session() as session:
         # checked before asking for the password, which would otherwise be asked for nothing
         session.require(Operation.AUDIT_EXPORT, file=str(file))
-        password = read_new_password("Export password")
+        password = read_new_password(_("Export password"))
         count = session.audit_export(file, password, filters)
-    sys.stderr.write(f"Exported {count} event(s) to {file}.\n")
+    sys.stderr.write(
+        plural("Exported {count} event(s) to {file}.", count).format(count=count, file=file) + "\n"
+    )

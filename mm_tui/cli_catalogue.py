@@ -13,46 +13,49 @@ from mm_engine.lock import EngineLock
 from mm_engine.rebuild import iter_report_lines
 from mm_engine.session import Operation
 from mm_tui.context import open_session
+from mm_tui.i18n import _
 from mm_tui.output import EXIT_FAILED, command, print_json
 
-app = typer.Typer(help="Rebuild the catalogue from the stored recordings.", no_args_is_help=True)
+app = typer.Typer(help=_("Rebuild the catalogue from the stored recordings."), no_args_is_help=True)
 
 
-@app.command("rebuild")
+@app.command(
+    "rebuild",
+    help=_(
+        "Re-create catalogue rows from the stored Opus files and the call details in them.\n\n"
+        "Refused when the catalogue has rows, unless --merge. The service must be stopped. Files "
+        "from --path or a connector are copied into the call storage (.mmc files decrypted with "
+        "the keys in keys/). Exit 1 when any recording file could not be catalogued."
+    ),
+)
 @command
 def rebuild(
     source: Annotated[
         str,
         typer.Option(
             "--from",
-            help="'local' (the call storage) or the name of a connector holding the archive.",
+            help=_("'local' (the call storage) or the name of a connector holding the archive."),
         ),
     ] = "local",
     path: Annotated[
         Path | None,
-        typer.Option("--path", help="A folder holding a copy of the recording tree instead."),
+        typer.Option("--path", help=_("A folder holding a copy of the recording tree instead.")),
     ] = None,
     merge: Annotated[
         bool,
-        typer.Option("--merge", help="Add only the recordings the catalogue lacks."),
+        typer.Option("--merge", help=_("Add only the recordings the catalogue lacks.")),
     ] = False,
     signatures_from: Annotated[
         Path | None,
         typer.Option(
             "--signatures-from",
-            help="An older mm.db whose signatures are re-used where they still verify.",
+            help=_("An older mm.db whose signatures are re-used where they still verify."),
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Re-create catalogue rows from the stored Opus files and the call details in them.
-
-    Refused when the catalogue has rows, unless --merge. The service must be stopped. Files
-    from --path or a connector are copied into the call storage (.mmc files decrypted with the
-    keys in keys/). Exit 1 when any recording file could not be catalogued.
-    """
     if path is not None and source.strip().lower() != "local":
-        raise InvalidInput("Give --from CONNECTOR or --path DIR, not both.")
+        raise InvalidInput(_("Give --from CONNECTOR or --path DIR, not both."))
     with open_session() as session:
         where = str(path) if path is not None else source
         session.require(Operation.CATALOGUE_REBUILD, source=where, merge=merge)
@@ -62,7 +65,9 @@ def rebuild(
 
             def progress(done: int, total: int) -> None:
                 if not json_out and sys.stderr.isatty():
-                    sys.stderr.write(f"\rread {done}/{total} file(s)")
+                    sys.stderr.write(
+                        "\r" + _("read {done}/{total} file(s)").format(done=done, total=total)
+                    )
 
             report = session.catalogue_rebuild(
                 source=source,

@@ -18,14 +18,17 @@ import typer
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.storage.archive_keys import ArchiveKeys
 from mm_engine.storage.crypt import SUFFIX, ArchiveKey, KeyRing, decrypt_stream
+from mm_tui.i18n import _, plural
 from mm_tui.output import command
 
 
 def default_output(file: Path) -> Path:
     if file.suffix != SUFFIX:
         raise InvalidInput(
-            f"{file} does not end in {SUFFIX}, so the output name cannot be derived from it.",
-            "Pass --out OUT.",
+            _(
+                "{file} does not end in {suffix}, so the output name cannot be derived from it."
+            ).format(file=file, suffix=SUFFIX),
+            _("Pass --out OUT."),
         )
     return file.with_suffix("")
 
@@ -40,15 +43,19 @@ def _write_plaintext(file: Path, target: Path, key: ArchiveKey | KeyRing, force:
     try:
         src = open(file, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        raise NotFound(f"{file} does not exist.") from None
+        raise NotFound(_("{file} does not exist.").format(file=file)) from None
     except OSError as exc:
-        raise MMError(f"{file} cannot be read: {exc.strerror}.") from None
+        raise MMError(
+            _("{file} cannot be read: {reason}.").format(file=file, reason=exc.strerror)
+        ) from None
     try:
         with src:
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except OSError as exc:
-                raise MMError(f"Cannot write {target}: {exc.strerror}.") from None
+                raise MMError(
+                    _("Cannot write {file}: {reason}.").format(file=target, reason=exc.strerror)
+                ) from None
             with os.fdopen(fd, "wb") as dst:
                 size = decrypt_stream(src, dst, key)
                 dst.flush()
@@ -60,7 +67,8 @@ def _write_plaintext(file: Path, target: Path, key: ArchiveKey | KeyRing, force:
                 os.link(tmp, target)
             except FileExistsError:
                 raise Refused(
-                    f"{target} exists.", "Pass --force to replace it, or choose --out."
+                    _("{file} exists.").format(file=target),
+                    _("Pass --force to replace it, or choose --out."),
                 ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -70,29 +78,46 @@ def _write_plaintext(file: Path, target: Path, key: ArchiveKey | KeyRing, force:
 
 @command
 def decrypt(
-    file: Annotated[Path, typer.Argument(help=f"The encrypted archive file ({SUFFIX}).")],
+    file: Annotated[
+        Path,
+        typer.Argument(help=_("The encrypted archive file ({suffix}).").format(suffix=SUFFIX)),
+    ],
     key: Annotated[
         Path,
         typer.Option(
             "--key",
-            help="The archive key file (keys/archive-<id>.key), or a keys/ folder to pick from.",
+            help=_("The archive key file (keys/archive-<id>.key), or a keys/ folder to pick from."),
         ),
     ],
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help=f"Where to write the plaintext (default: FILE without {SUFFIX})."
+            "--out",
+            help=_("Where to write the plaintext (default: FILE without {suffix}).").format(
+                suffix=SUFFIX
+            ),
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=_("Replace OUT if it exists."))] = False,
 ) -> None:
-    """Decrypt an archived recording with its key alone; needs no data directory or database.
-
-    The output appears only when the whole file has decrypted and authenticated.
-    """
     target = out if out is not None else default_output(file)
     if target.exists() and not force:
-        raise Refused(f"{target} exists.", "Pass --force to replace it, or choose --out.")
+        raise Refused(
+            _("{file} exists.").format(file=target),
+            _("Pass --force to replace it, or choose --out."),
+        )
     keys: ArchiveKey | KeyRing = ArchiveKeys(key) if key.is_dir() else ArchiveKeys.from_file(key)
     size = _write_plaintext(file, target, keys, force)
-    sys.stderr.write(f"Decrypted {file} to {target} ({size} bytes).\n")
+    sys.stderr.write(
+        plural("Decrypted {file} to {target} ({count} bytes).", size).format(
+            file=file, target=target, count=size
+        )
+        + "\n"
+    )
+
+
+# the help `mm decrypt` shows (cli.py registers the function itself)
+decrypt.__doc__ = _(
+    "Decrypt an archived recording with its key alone; needs no data directory or database."
+    "\n\nThe output appears only when the whole file has decrypted and authenticated."
+)

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mm_tui.context import open_session
+from mm_tui.i18n import _, plural
 from mm_tui.output import command, print_json
 
 if TYPE_CHECKING:
     from mm_engine.contact_recorder.importer import MigrationProgress, Summary
 
-app = typer.Typer(help="Migrate from a legacy recording system.", no_args_is_help=True)
+app = typer.Typer(help=_("Migrate from a legacy recording system."), no_args_is_help=True)
 
 SHOWN_PER_REASON = 3
 
@@ -29,13 +30,21 @@ class _Printer:
 
     def __call__(self, p: MigrationProgress) -> None:
         if p.phase == "removing":
-            text = f"removing what the interrupted run migrated: {p.done:,}/{p.total:,}"
+            text = _("removing what the interrupted run migrated: {done:,}/{total:,}").format(
+                done=p.done, total=p.total
+            )
         elif p.phase == "scanning":
-            text = "looking for recordings…"
+            text = _("looking for recordings…")
         else:
-            text = (
-                f"{p.percent:3.0f}% {p.done:,}/{p.total:,} records: "
-                f"{p.migrated:,} migrated, {p.skipped:,} skipped"
+            text = _(
+                "{percent:3.0f}% {done:,}/{total:,} records: {migrated:,} migrated, "
+                "{skipped:,} skipped"
+            ).format(
+                percent=p.percent,
+                done=p.done,
+                total=p.total,
+                migrated=p.migrated,
+                skipped=p.skipped,
             )
         if text == self.last:
             return
@@ -54,77 +63,123 @@ class _Printer:
 def print_summary(summary: Summary) -> None:
     out = typer.echo
     out(
-        f"Migrated {summary.migrated:,} of {summary.total:,} records from {summary.source} "
-        f"in {summary.elapsed_s:.1f} s; the recordings stay where they are."
+        _(
+            "Migrated {migrated:,} of {total:,} records from {source} in {seconds:.1f} s; the "
+            "recordings stay where they are."
+        ).format(
+            migrated=summary.migrated,
+            total=summary.total,
+            source=summary.source,
+            seconds=summary.elapsed_s,
+        )
     )
     if summary.authenticated:
-        out(f"  {summary.authenticated:,} authenticated: verifiable through their checksum.")
+        out(
+            "  "
+            + _("{count:,} authenticated: verifiable through their checksum.").format(
+                count=summary.authenticated
+            )
+        )
     if summary.remote_only:
         out(
-            f"  {summary.remote_only:,} known only by an archive copy: they play once their "
-            "connector's password is set."
+            "  "
+            + _(
+                "{count:,} known only by an archive copy: they play once their connector's "
+                "password is set."
+            ).format(count=summary.remote_only)
         )
     removed = summary.removed_first
     if removed:
         out(
-            f"First removed what the interrupted run migrated: {removed['recordings']:,} "
-            f"recordings, connectors: {', '.join(removed['connectors_removed']) or 'none'}."
+            _(
+                "First removed what the interrupted run migrated: {count:,} recordings, "
+                "connectors: {connectors}."
+            ).format(
+                count=removed["recordings"],
+                connectors=", ".join(removed["connectors_removed"]) or _("none"),
+            )
         )
         for kept in removed["connectors_kept"]:
-            out(f"  kept {kept['name']} (was {kept['was']}): {kept['why']}")
+            out(
+                "  "
+                + _("kept {name} (was {was}): {why}").format(
+                    name=kept["name"], was=kept["was"], why=kept["why"]
+                )
+            )
     if summary.skipped:
-        out(f"Skipped {summary.skipped:,}:")
+        out(_("Skipped {count:,}:").format(count=summary.skipped))
         for reason, count in sorted(summary.skipped_by_reason.items(), key=lambda kv: -kv[1]):
             out(f"  {reason}: {count:,}")
             examples = [s for s in summary.skipped_files if s.category == reason]
             for skip in examples[:SHOWN_PER_REASON]:
                 out(f"    {skip.file} {skip.reason}")
     if summary.warnings:
-        out(f"Warnings: {summary.warnings:,} (`--json` lists them), e.g.:")
+        out(_("Warnings: {count:,} (`--json` lists them), e.g.:").format(count=summary.warnings))
         for warning in summary.warning_files[:SHOWN_PER_REASON]:
             out(f"  {warning.file}: {warning.reason}")
     if summary.connectors_created:
-        out("Connectors created (their passwords are empty: set them before use):")
+        out(_("Connectors created (their passwords are empty: set them before use):"))
         for c in summary.connectors_created:
             secrets = " ".join(f"--secret {name}" for name in c["secrets_to_set"])
             out(
-                f"  {c['name']}  {c['type']}  from legacy connector {c['legacy_id']} "
-                f"({c['legacy_type']})"
+                f"  {c['name']}  {c['type']}  "
+                + _("from legacy connector {id} ({type})").format(
+                    id=c["legacy_id"], type=c["legacy_type"]
+                )
                 + (f"  → mm connectors edit {c['name']} {secrets}" if secrets else "")
             )
     for c in summary.connectors_reused:
-        out(f"Connector {c['name']} reused for legacy connector {c['legacy_id']}.")
+        out(
+            _("Connector {name} reused for legacy connector {id}.").format(
+                name=c["name"], id=c["legacy_id"]
+            )
+        )
     for c in summary.connectors_skipped:
-        out(f"Legacy connector {c['legacy_id']} ({c['legacy_type']}) not migrated: {c['reason']}")
+        out(
+            _("Legacy connector {id} ({type}) not migrated: {reason}").format(
+                id=c["legacy_id"], type=c["legacy_type"], reason=c["reason"]
+            )
+        )
     for legacy_id, count in summary.archive_locations_dropped.items():
-        out(f"  {count:,} archive locations on legacy connector {legacy_id} were not kept.")
+        out(
+            "  "
+            + plural(
+                "{count:,} archive locations on legacy connector {id} were not kept.", count
+            ).format(count=count, id=legacy_id)
+        )
     if summary.not_migrated:
         parts = ", ".join(f"{n} {what}" for what, n in summary.not_migrated.items())
-        out(f"Not migrated, as intended: {parts}. Choose an active connector when ready.")
+        out(
+            _("Not migrated, as intended: {parts}. Choose an active connector when ready.").format(
+                parts=parts
+            )
+        )
 
 
-@app.command("contact-recorder")
+@app.command(
+    "contact-recorder",
+    help=_(
+        "Migrate a Contact Recorder tree: catalogue rows for its recordings, where they are, and "
+        "connectors named MigratedX-Timestamp with empty passwords. Administrators only.\n\n"
+        "If a run is interrupted, run the same command again: it first removes what the "
+        "unfinished run migrated (and its connectors, unless renamed), then migrates everything."
+    ),
+)
 @command
 def contact_recorder(
     source: Annotated[
         Path,
-        typer.Argument(help="The Contact Recorder folder: recordings with an .xml beside each."),
+        typer.Argument(help=_("The Contact Recorder folder: recordings with an .xml beside each.")),
     ],
     connectors: Annotated[
         Path | None,
         typer.Option(
             "--connectors",
-            help="The legacy connector settings file (default: SOURCE/connectors.xml).",
+            help=_("The legacy connector settings file (default: SOURCE/connectors.xml)."),
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Migrate a Contact Recorder tree: catalogue rows for its recordings, where they are,
-    and connectors named MigratedX-Timestamp with empty passwords. Administrators only.
-
-    If a run is interrupted, run the same command again: it first removes what the unfinished
-    run migrated (and its connectors, unless renamed), then migrates everything.
-    """
     printer = _Printer()
     with open_session() as session:
         try:

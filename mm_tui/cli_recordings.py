@@ -20,6 +20,7 @@ from mm_engine.errors import InvalidInput, Refused
 from mm_engine.search import DEFAULT_LIMIT, MAX_LIMIT, SORT_COLUMNS, split_values
 from mm_engine.session import Operation
 from mm_tui.context import open_session
+from mm_tui.i18n import _, plural
 from mm_tui.output import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -31,21 +32,21 @@ from mm_tui.output import (
 )
 
 app = typer.Typer(
-    help="Search, show, download, verify and delete recordings.", no_args_is_help=True
+    help=_("Search, show, download, verify and delete recordings."), no_args_is_help=True
 )
 
 TABLE_COLUMNS = [
-    ("id", "ID"),
-    ("call_date", "CALL DATE"),
-    ("length", "LENGTH"),
-    ("parties", "PARTIES"),
-    ("direction", "DIRECTION"),
-    ("agents", "AGENT"),
-    ("owner", "INITIATOR"),
-    ("target", "TARGET"),
-    ("skill", "SKILL"),
-    ("call_id", "CALL ID"),
-    ("auth", "AUTH"),
+    ("id", _("ID")),
+    ("call_date", _("CALL DATE")),
+    ("length", _("LENGTH")),
+    ("parties", _("PARTIES")),
+    ("direction", _("DIRECTION")),
+    ("agents", _("AGENT")),
+    ("owner", _("INITIATOR")),
+    ("target", _("TARGET")),
+    ("skill", _("SKILL")),
+    ("call_id", _("CALL ID")),
+    ("auth", _("AUTH")),
 ]
 
 
@@ -63,8 +64,10 @@ def parse_time(text: str, *, end: bool) -> datetime:
             moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
-            f"{'--to' if end else '--from'} {text!r} is not an ISO 8601 date or time.",
-            "Use e.g. 2026-11-25, 2026-11-25T14:30 or 2026-11-25T14:30:00+01:00.",
+            _("{option} {text!r} is not an ISO 8601 date or time.").format(
+                option="--to" if end else "--from", text=text
+            ),
+            _("Use e.g. 2026-11-25, 2026-11-25T14:30 or 2026-11-25T14:30:00+01:00."),
         ) from None
     return moment if moment.tzinfo is not None else moment.astimezone()
 
@@ -105,60 +108,69 @@ def _stream_json_array(items: Iterable[dict[str, Any]]) -> None:
     out.write("[]\n" if first else "\n]\n")
 
 
-@app.command("search")
+@app.command(
+    "search",
+    help=_("Find recordings; one page at a time, newest call first unless sorted otherwise."),
+)
 @command
 def search(
     terms: Annotated[
         str | None,
         typer.Argument(
             metavar="[TERMS]",
-            help="Search box: one or more ','-separated values, each matched as a prefix "
-            "against parties, agents, initiator, target, skill and call ID (ANY of them).",
+            help=_(
+                "Search box: one or more ','-separated values, each matched as a prefix "
+                "against parties, agents, initiator, target, skill and call ID (ANY of them)."
+            ),
         ),
     ] = None,
     start_from: Annotated[
         str | None,
-        typer.Option("--from", help="Calls starting at or after this ISO 8601 date/time."),
+        typer.Option("--from", help=_("Calls starting at or after this ISO 8601 date/time.")),
     ] = None,
     start_to: Annotated[
         str | None,
         typer.Option(
-            "--to", help="Calls starting before this ISO 8601 time; a bare date includes that day."
+            "--to",
+            help=_("Calls starting before this ISO 8601 time; a bare date includes that day."),
         ),
     ] = None,
     length: Annotated[
         str | None,
         typer.Option(
-            "--length", help="Length in whole seconds with =, <, >, >=, <=, e.g. '>=600'."
+            "--length", help=_("Length in whole seconds with =, <, >, >=, <=, e.g. '>=600'.")
         ),
     ] = None,
     direction: Annotated[
-        str | None, typer.Option("--direction", help="internal, inbound or outbound.")
+        str | None, typer.Option("--direction", help=_("internal, inbound or outbound."))
     ] = None,
     party: Annotated[
         list[str] | None,
-        typer.Option("--party", help="Exact party; ','-list or repeated: ALL must take part."),
+        typer.Option("--party", help=_("Exact party; ','-list or repeated: ALL must take part.")),
     ] = None,
     agent: Annotated[
         list[str] | None,
-        typer.Option("--agent", help="Exact agent; ','-list or repeated: ALL must take part."),
+        typer.Option("--agent", help=_("Exact agent; ','-list or repeated: ALL must take part.")),
     ] = None,
-    target: Annotated[str | None, typer.Option("--target", help="Exact target number.")] = None,
-    skill: Annotated[str | None, typer.Option("--skill", help="Exact skill group.")] = None,
-    call_id: Annotated[str | None, typer.Option("--call-id", help="Exact call ID.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help=_("Exact target number."))] = None,
+    skill: Annotated[str | None, typer.Option("--skill", help=_("Exact skill group."))] = None,
+    call_id: Annotated[str | None, typer.Option("--call-id", help=_("Exact call ID."))] = None,
     sort: Annotated[
-        str, typer.Option("--sort", help=f"Sort column: {', '.join(SORT_COLUMNS)}.")
+        str,
+        typer.Option(
+            "--sort", help=_("Sort column: {columns}.").format(columns=", ".join(SORT_COLUMNS))
+        ),
     ] = "start",
-    asc: Annotated[bool, typer.Option("--asc", help="Ascending (default: descending).")] = False,
+    asc: Annotated[bool, typer.Option("--asc", help=_("Ascending (default: descending)."))] = False,
     limit: Annotated[
-        int, typer.Option("--limit", help=f"Recordings per page (1..{MAX_LIMIT}).")
+        int,
+        typer.Option("--limit", help=_("Recordings per page (1..{max}).").format(max=MAX_LIMIT)),
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, typer.Option("--cursor", help="Continue after the previous page.")
+        str | None, typer.Option("--cursor", help=_("Continue after the previous page."))
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Find recordings; one page at a time, newest call first unless sorted otherwise."""
     query = SearchQuery(
         terms=split_values(terms),
         start_from=parse_time(start_from, end=False) if start_from else None,
@@ -183,18 +195,17 @@ def search(
     elif page.items:
         print_table([table_row(rec) for rec in page.items], TABLE_COLUMNS)
     else:
-        sys.stderr.write("No recordings match.\n")
+        sys.stderr.write(_("No recordings match.") + "\n")
     if page.next_cursor:
-        sys.stderr.write(f"Next page: --cursor {page.next_cursor}\n")
+        sys.stderr.write(_("Next page: --cursor {cursor}").format(cursor=page.next_cursor) + "\n")
 
 
-@app.command("show")
+@app.command("show", help=_("Every catalogued detail of one recording."))
 @command
 def show(
-    recording_id: Annotated[int, typer.Argument(metavar="ID", help="Recording id.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    recording_id: Annotated[int, typer.Argument(metavar="ID", help=_("Recording id."))],
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Every catalogued detail of one recording."""
     with open_session() as session:
         rec = session.get(recording_id)
         data = rec.to_dict(str(session.call_storage_root()))
@@ -216,27 +227,31 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and (now - self.last > 0.25 or done == total):
             self.last = now
-            sys.stderr.write(f"\rVerifying {done:,}/{total:,}")
+            sys.stderr.write(
+                "\r" + _("Verifying {done:,}/{total:,}").format(done=done, total=total)
+            )
             if done == total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
 
 
-@app.command("verify")
+@app.command(
+    "verify",
+    help=_(
+        "Check that stored audio and catalogue details are unchanged since they were signed."
+        "\n\nExit status 1 when any recording is tampered."
+    ),
+)
 @command
 def verify(
     ids: Annotated[
-        list[int] | None, typer.Argument(metavar="[ID]...", help="Recording ids.")
+        list[int] | None, typer.Argument(metavar="[ID]...", help=_("Recording ids."))
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Verify every recording.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help=_("Verify every recording."))] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Check that stored audio and catalogue details are unchanged since they were signed.
-
-    Exit status 1 when any recording is tampered.
-    """
     if bool(ids) == all_:
-        raise fail("give recording ids or --all (not both).", code=EXIT_USAGE)
+        raise fail(_("give recording ids or --all (not both)."), code=EXIT_USAGE)
     tampered: list[int] = []
     unverifiable: list[int] = []
 
@@ -255,45 +270,53 @@ def verify(
         elif ids:
             print_table(
                 list(note(results)),
-                [("id", "ID"), ("call_id", "CALL ID"), ("verification", "VERIFICATION")],
+                [("id", _("ID")), ("call_id", _("CALL ID")), ("verification", _("VERIFICATION"))],
             )
         else:
             for item in note(results):
                 sys.stdout.write(f"{item['id']}\t{item['call_id']}\t{item['verification']}\n")
     if unverifiable:
         sys.stderr.write(
-            f"{len(unverifiable)} recording(s) could not be verified (audio file not on this "
-            "server, or signed with a key this installation does not have).\n"
+            plural(
+                "{count} recording(s) could not be verified (audio file not on this server, or "
+                "signed with a key this installation does not have).",
+                len(unverifiable),
+            ).format(count=len(unverifiable))
+            + "\n"
         )
     if tampered:
         shown = ", ".join(str(i) for i in tampered[:20]) + (" ..." if len(tampered) > 20 else "")
         raise fail(
-            f"{len(tampered)} recording(s) TAMPERED: {shown}.",
-            "Their audio or catalogue details changed after they were signed.",
+            plural("{count} recording(s) TAMPERED: {ids}.", len(tampered)).format(
+                count=len(tampered), ids=shown
+            ),
+            _("Their audio or catalogue details changed after they were signed."),
             code=EXIT_FAILED,
         )
 
 
-@app.command("download")
+@app.command(
+    "download",
+    help=_(
+        "Write recordings to files: one as <call-id>-<n>.opus, several as one zip with an "
+        "index.html that lists and plays them. Existing files are never overwritten.\n\n"
+        "Downloaded files leave the audit's control: the download is audited, what happens to "
+        "the files afterwards is not."
+    ),
+)
 @command
 def download(
-    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Recording ids.")],
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help=_("Recording ids."))],
     to: Annotated[
         str | None,
         typer.Option(
             "--to",
             metavar="DIR",
-            help="Folder to write into (created if needed; default ~/mm-downloads).",
+            help=_("Folder to write into (created if needed; default ~/mm-downloads)."),
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
-    """Write recordings to files: one as <call-id>-<n>.opus, several as one zip with an
-    index.html that lists and plays them. Existing files are never overwritten.
-
-    Downloaded files leave the audit's control: the download is audited, what happens to the
-    files afterwards is not.
-    """
     with open_session() as session:
         result = session.download(ids, to)
     if json_out:
@@ -302,37 +325,52 @@ def download(
         sys.stdout.write(f"{result.path}\n")
     for rec_id in result.not_verified:
         sys.stderr.write(
-            f"Warning: recording {rec_id} did not verify when copied "
-            f"({result.verification[rec_id].value}); see `mm recordings verify {rec_id}`.\n"
+            _(
+                "Warning: recording {id} did not verify when copied ({verification}); "
+                "see `mm recordings verify {id}`."
+            ).format(id=rec_id, verification=result.verification[rec_id].value)
+            + "\n"
         )
 
 
-@app.command("delete")
+@app.command(
+    "delete",
+    help=_("Delete recordings: their audio files and catalogue entries. This cannot be undone."),
+)
 @command
 def delete(
-    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Recording ids.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help=_("Recording ids."))],
+    yes: Annotated[bool, typer.Option("--yes", help=_("Delete without asking."))] = False,
 ) -> None:
-    """Delete recordings: their audio files and catalogue entries. This cannot be undone."""
     with open_session() as session:
         session.require(Operation.DELETE, ids=list(ids)[:100])
         if not yes:
             if not sys.stdin.isatty():
                 raise Refused(
-                    "Not deleting without confirmation: no terminal to ask on.",
-                    "Pass --yes to delete from a script.",
+                    _("Not deleting without confirmation: no terminal to ask on."),
+                    _("Pass --yes to delete from a script."),
                 )
             recs = session.preview_delete(ids)
             for rec in recs:
                 d = rec.details
                 sys.stderr.write(
                     f"  {rec.id}  {d.start:%Y-%m-%d %H:%M}  {length_text(rec.duration_s)}  "
-                    f"{';'.join(d.parties)}  call {d.call_id}\n"
+                    f"{';'.join(d.parties)}  "
+                    + _("call {call_id}").format(call_id=d.call_id)
+                    + "\n"
                 )
             if not typer.confirm(
-                f"Delete these {len(recs)} recording(s)? Audio and details are removed for good.",
+                plural(
+                    "Delete these {count} recording(s)? Audio and details are removed for good.",
+                    len(recs),
+                ).format(count=len(recs)),
                 err=True,
             ):
-                raise Refused("Nothing deleted.")
+                raise Refused(_("Nothing deleted."))
         deleted = session.delete(ids)
-    sys.stdout.write(f"Deleted {len(deleted)} recording(s): {', '.join(str(i) for i in deleted)}\n")
+    sys.stdout.write(
+        plural("Deleted {count} recording(s): {ids}", len(deleted)).format(
+            count=len(deleted), ids=", ".join(str(i) for i in deleted)
+        )
+        + "\n"
+    )

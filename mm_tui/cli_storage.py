@@ -14,20 +14,22 @@ from mm_engine.errors import InvalidInput
 from mm_engine.lock import EngineLock
 from mm_engine.session import Operation, Session
 from mm_tui.context import open_session
+from mm_tui.i18n import _
 from mm_tui.output import command, print_json, print_record
 
 app = typer.Typer(
-    help="The call storage: status, move to another disk, migrate between storages.",
+    help=_("The call storage: status, move to another disk, migrate between storages."),
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
 
 
 class _Progress:
     """A progress line on a terminal's stderr, at most a few times a second."""
 
     def __init__(self, verb: str, enabled: bool) -> None:
+        """``verb``: the translated line with {done} and {total} placeholders."""
         self.verb = verb
         self.enabled = enabled and sys.stderr.isatty()
         self.last = 0.0
@@ -36,7 +38,7 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and (now - self.last > 0.25 or done == total):
             self.last = now
-            sys.stderr.write(f"\r{self.verb} {done:,}/{total:,}")
+            sys.stderr.write("\r" + self.verb.format(done=done, total=total))
             if done == total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
@@ -59,27 +61,42 @@ def _run_locked(fn: Callable[[Session], dict[str, Any]], **details: Any) -> dict
         return fn(session)
 
 
-@app.command("move")
+@app.command(
+    "move",
+    help=_(
+        "Copy every recording to NEW_PATH, verify it, switch the setting, remove the old "
+        "copies.\n\nThe local-disk case of `mm storage migrate` (which keeps the old copies "
+        "unless asked). Resumable: if interrupted, run the same command again. The service must "
+        "be stopped, so no recording arrives in the old tree meanwhile."
+    ),
+)
 @command
 def move(
-    new_path: Annotated[str, typer.Argument(help="The new call storage path (absolute).")],
+    new_path: Annotated[str, typer.Argument(help=_("The new call storage path (absolute)."))],
     json_out: JsonOpt = False,
 ) -> None:
-    """Copy every recording to NEW_PATH, verify it, switch the setting, remove the old copies.
-
-    The local-disk case of `mm storage migrate` (which keeps the old copies unless asked).
-    Resumable: if interrupted, run the same command again. The service must be stopped,
-    so no recording arrives in the old tree meanwhile.
-    """
-    progress = _Progress("Copied", not json_out)
+    progress = _Progress(_("Copied {done:,}/{total:,}"), not json_out)
     result = _run_locked(lambda s: s.storage_move(new_path, progress), to=new_path)
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"Moved {result['moved']} recordings from {result['from']} to {result['to']}.")
+        typer.echo(
+            _("Moved {count} recordings from {old} to {new}.").format(
+                count=result["moved"], old=result["from"], new=result["to"]
+            )
+        )
 
 
-@app.command("migrate")
+@app.command(
+    "migrate",
+    help=_(
+        "Copy the whole library to another storage, verify every copy, then switch to it.\n\n"
+        "The folder structure stays the same. Each copy is read back and checked against the "
+        "recording's catalogued SHA-256. Resumable: if interrupted, run the same command again. "
+        "The old storage keeps its copies unless --delete-source is given. The service must be "
+        "stopped meanwhile (ingest resumes with it; the handover folder keeps what arrives)."
+    ),
+)
 @command
 def migrate(
     to: Annotated[
@@ -87,46 +104,46 @@ def migrate(
         typer.Option(
             "--to",
             metavar="CONNECTOR|local:PATH",
-            help="Where to: an S3, GCS or Azure connector's name, local:PATH, or local (the "
-            "configured call storage path).",
+            help=_(
+                "Where to: an S3, GCS or Azure connector's name, local:PATH, or local (the "
+                "configured call storage path)."
+            ),
         ),
     ] = None,
     delete_source: Annotated[
         bool,
         typer.Option(
-            "--delete-source", help="Remove each recording from the old storage once switched."
+            "--delete-source",
+            help=_("Remove each recording from the old storage once switched."),
         ),
     ] = False,
     abandon: Annotated[
         bool,
-        typer.Option("--abandon", help="Give up an interrupted migration that has not switched."),
+        typer.Option(
+            "--abandon", help=_("Give up an interrupted migration that has not switched.")
+        ),
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Copy the whole library to another storage, verify every copy, then switch to it.
-
-    The folder structure stays the same. Each copy is read back and checked against the
-    recording's catalogued SHA-256. Resumable: if interrupted, run the same command again.
-    The old storage keeps its copies unless --delete-source is given. The service must be
-    stopped meanwhile (ingest resumes with it; the handover folder keeps what arrives).
-    """
     if abandon == (to is not None):
         raise InvalidInput(
-            "Give either --to WHERE or --abandon.", "See `mm storage migrate --help`."
+            _("Give either --to WHERE or --abandon."), _("See `mm storage migrate --help`.")
         )
     if to is None:
         result = _run_locked(lambda s: s.storage_migrate_abandon(), op="abandon")
         if json_out:
             print_json(result)
         elif result["status"] == "none":
-            typer.echo("No migration is unfinished.")
+            typer.echo(_("No migration is unfinished."))
         else:
             typer.echo(
-                f"Gave up the migration to {result['to']} after {result['copied']} recordings; "
-                "the call storage did not change (copies made there stay)."
+                _(
+                    "Gave up the migration to {new} after {count} recordings; the call storage "
+                    "did not change (copies made there stay)."
+                ).format(new=result["to"], count=result["copied"])
             )
         return
-    progress = _Progress("Copied and verified", not json_out)
+    progress = _Progress(_("Copied and verified {done:,}/{total:,}"), not json_out)
     result = _run_locked(
         lambda s: s.storage_migrate(to, delete_source=delete_source, progress=progress),
         to=to,
@@ -136,20 +153,33 @@ def migrate(
         print_json(result)
         return
     if result["status"] == "unchanged":
-        typer.echo(f"The call storage is {result['to']} already; nothing to do.")
+        typer.echo(_("The call storage is {new} already; nothing to do.").format(new=result["to"]))
         return
     typer.echo(
-        f"Migrated {result['moved']} recordings from {result['from']} to {result['to']} "
-        f"({result['copied']} copied, {result['already_there']} already there, all verified); "
-        f"the call storage is now {result['to']}."
+        _(
+            "Migrated {count} recordings from {old} to {new} ({copied} copied, {already} already "
+            "there, all verified); the call storage is now {new}."
+        ).format(
+            count=result["moved"],
+            old=result["from"],
+            new=result["to"],
+            copied=result["copied"],
+            already=result["already_there"],
+        )
     )
     if result["source_kept"]:
         typer.echo(
-            f"The copies in {result['from']} were kept; remove them with --delete-source "
-            "when you no longer need them."
+            _(
+                "The copies in {old} were kept; remove them with --delete-source when you no "
+                "longer need them."
+            ).format(old=result["from"])
         )
     else:
-        typer.echo(f"Removed {result['removed_from_old']} copies from {result['from']}.")
+        typer.echo(
+            _("Removed {count} copies from {old}.").format(
+                count=result["removed_from_old"], old=result["from"]
+            )
+        )
 
 
 def _size(n: int) -> str:
@@ -161,11 +191,15 @@ def _size(n: int) -> str:
     return f"{value:.1f} TB"
 
 
-@app.command("status")
+@app.command(
+    "status",
+    help=_(
+        "Where the recordings are: type, place, how many and how much, free space, reachable, "
+        "and an unfinished migration if there is one."
+    ),
+)
 @command
 def status(json_out: JsonOpt = False) -> None:
-    """Where the recordings are: type, place, how many and how much, free space, reachable,
-    and an unfinished migration if there is one."""
     with open_session() as session:
         data = session.storage_status()
     if json_out:
@@ -177,14 +211,18 @@ def status(json_out: JsonOpt = False) -> None:
         "where": data["where"],
         "accessible": data["accessible"],
         "recordings": f"{data['recordings']:,} ({_size(data['bytes'])})",
-        "free": _size(data["free_bytes"]) if data["free_bytes"] is not None else "n/a (hosted)",
+        "free": _size(data["free_bytes"]) if data["free_bytes"] is not None else _("n/a (hosted)"),
     }
     if data["connector"] is None:
         del shown["connector"]
     migration = data["migration"]
     if migration is not None:
-        shown["migration"] = (
-            f"to {migration['to']} unfinished ({migration['phase']}, "
-            f"{migration['done']:,}/{migration['total']:,}); run the same command again"
+        shown["migration"] = _(
+            "to {new} unfinished ({phase}, {done:,}/{total:,}); run the same command again"
+        ).format(
+            new=migration["to"],
+            phase=migration["phase"],
+            done=migration["done"],
+            total=migration["total"],
         )
     print_record(shown)

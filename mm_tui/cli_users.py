@@ -14,25 +14,26 @@ from mm_engine.errors import Refused
 from mm_engine.session import Operation
 from mm_engine.users import UserChange, UserInfo
 from mm_tui.context import open_session
+from mm_tui.i18n import _, role_name
 from mm_tui.output import command, print_json, print_record, print_table
 from mm_tui.prompt import read_new_password
 
-app = typer.Typer(help="Add, change and remove user accounts.", no_args_is_help=True)
+app = typer.Typer(help=_("Add, change and remove user accounts."), no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="User name (case is ignored).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help=_("User name (case is ignored)."))]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
 
 TABLE_COLUMNS = [
-    ("name", "NAME"),
-    ("role", "ROLE"),
-    ("replay_enabled", "REPLAY"),
-    ("replay_scope", "SCOPE"),
-    ("extension", "EXTENSION"),
-    ("groups", "GROUPS"),
-    ("others", "OTHERS"),
-    ("download", "DOWNLOAD"),
-    ("locked", "LOCKED"),
-    ("last_login_at", "LAST LOGIN"),
+    ("name", _("NAME")),
+    ("role", _("ROLE")),
+    ("replay_enabled", _("REPLAY")),
+    ("replay_scope", _("SCOPE")),
+    ("extension", _("EXTENSION")),
+    ("groups", _("GROUPS")),
+    ("others", _("OTHERS")),
+    ("download", _("DOWNLOAD")),
+    ("locked", _("LOCKED")),
+    ("last_login_at", _("LAST LOGIN")),
 ]
 
 
@@ -44,26 +45,30 @@ def _print_user(user: UserInfo, json_out: bool) -> None:
     print_record(data)
 
 
-@app.command("add")
+@app.command(
+    "add",
+    help=_("Create an account; the password is prompted twice, or read as one line from stdin."),
+)
 @command
 def add(
     name: NameArg,
     role: Annotated[
-        str, typer.Option("--role", help="administrator, standard or end-user.", show_default=False)
+        str,
+        typer.Option("--role", help=_("administrator, standard or end-user."), show_default=False),
     ],
 ) -> None:
-    """Create an account; the password is prompted twice, or read as one line from stdin."""
     with open_session() as session:
         session.require(Operation.USERS_MANAGE, op="add", name=name)
         password = read_new_password()
         user = session.users_add(name, role, password)
-    sys.stderr.write(f"Added {user.role.label} {user.name}.\n")
+    sys.stderr.write(
+        _("Added {role} {name}.").format(role=role_name(user.role), name=user.name) + "\n"
+    )
 
 
-@app.command("list")
+@app.command("list", help=_("Every account with its role, rights and lock state."))
 @command
 def list_(json_out: JsonOpt = False) -> None:
-    """Every account with its role, rights and lock state."""
     with open_session() as session:
         users = [u.to_dict() for u in session.users_list()]
     if json_out:
@@ -71,55 +76,60 @@ def list_(json_out: JsonOpt = False) -> None:
     elif users:
         print_table(users, TABLE_COLUMNS)
     else:
-        sys.stderr.write("No users yet: add one with `mm users add NAME --role administrator`.\n")
+        sys.stderr.write(
+            _("No users yet: add one with `mm users add NAME --role administrator`.") + "\n"
+        )
 
 
-@app.command("show")
+@app.command("show", help=_("One account in full (never its password)."))
 @command
 def show(name: NameArg, json_out: JsonOpt = False) -> None:
-    """One account in full (never its password)."""
     with open_session() as session:
         user = session.users_show(name)
     _print_user(user, json_out)
 
 
-@app.command("set")
+@app.command(
+    "set", help=_("Change an account's role or end-user rights; prints the account as it now is.")
+)
 @command
 def set_(
     name: NameArg,
     role: Annotated[
-        str | None, typer.Option("--role", help="administrator, standard or end-user.")
+        str | None, typer.Option("--role", help=_("administrator, standard or end-user."))
     ] = None,
     replay: Annotated[
-        bool | None, typer.Option("--replay/--no-replay", help="End user may replay recordings.")
+        bool | None,
+        typer.Option("--replay/--no-replay", help=_("End user may replay recordings.")),
     ] = None,
     scope: Annotated[
         str | None,
-        typer.Option("--scope", help="all, or mine (recordings of their own extension)."),
+        typer.Option("--scope", help=_("all, or mine (recordings of their own extension).")),
     ] = None,
     extension: Annotated[
-        str | None, typer.Option("--extension", help="The user's own extension ('' clears).")
+        str | None,
+        typer.Option("--extension", help=_("The user's own extension ('' clears).")),
     ] = None,
     groups: Annotated[
         str | None,
-        typer.Option("--groups", help="Hunt groups whose recordings they may replay: 'a;b'."),
+        typer.Option("--groups", help=_("Hunt groups whose recordings they may replay: 'a;b'.")),
     ] = None,
     others: Annotated[
         str | None,
         typer.Option(
             "--others",
-            help="Further line numbers, account codes, extensions: '201;202' (≤ 128 chars).",
+            help=_("Further line numbers, account codes, extensions: '201;202' (≤ 128 chars)."),
         ),
     ] = None,
     download: Annotated[
-        bool | None, typer.Option("--download/--no-download", help="May download recordings.")
+        bool | None,
+        typer.Option("--download/--no-download", help=_("May download recordings.")),
     ] = None,
     unlock: Annotated[
-        bool, typer.Option("--unlock", help="Lift a lock left by failed logins.")
+        bool, typer.Option("--unlock", help=_("Lift a lock left by failed logins."))
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Change an account's role or end-user rights; prints the account as it now is."""
     change = UserChange(
         role=role,
         replay_enabled=replay,
@@ -135,33 +145,31 @@ def set_(
     _print_user(user, json_out)
 
 
-@app.command("passwd")
+@app.command("passwd", help=_("Set a new password (prompted twice, or one line from stdin)."))
 @command
 def passwd(name: NameArg) -> None:
-    """Set a new password (prompted twice, or one line from stdin)."""
     with open_session() as session:
         session.check_passwd(name)
-        password = read_new_password("New password")
+        password = read_new_password(_("New password"))
         session.users_passwd(name, password)
-    sys.stderr.write(f"Password changed for {name}.\n")
+    sys.stderr.write(_("Password changed for {name}.").format(name=name) + "\n")
 
 
-@app.command("remove")
+@app.command("remove", help=_("Remove an account. The last administrator cannot be removed."))
 @command
 def remove(
     name: NameArg,
-    yes: Annotated[bool, typer.Option("--yes", help="Remove without asking.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help=_("Remove without asking."))] = False,
 ) -> None:
-    """Remove an account. The last administrator cannot be removed."""
     with open_session() as session:
         session.require(Operation.USERS_MANAGE, op="remove", name=name)
         if not yes:
             if not sys.stdin.isatty():
                 raise Refused(
-                    "Not removing without confirmation: no terminal to ask on.",
-                    "Pass --yes to remove from a script.",
+                    _("Not removing without confirmation: no terminal to ask on."),
+                    _("Pass --yes to remove from a script."),
                 )
-            if not typer.confirm(f"Remove user {name}?", err=True):
-                raise Refused("Nothing removed.")
+            if not typer.confirm(_("Remove user {name}?").format(name=name), err=True):
+                raise Refused(_("Nothing removed."))
         session.users_remove(name)
-    sys.stderr.write(f"Removed {name}.\n")
+    sys.stderr.write(_("Removed {name}.").format(name=name) + "\n")

@@ -29,6 +29,7 @@ def run_console() -> int:
         logging.getLogger("watchdog").setLevel(logging.WARNING)
         embedded = Service(engine)
         service: Service | None = embedded
+        # not translated yet: connectors_panel.py reads "service running" from this text
         status = "embedded engine"
         try:
             embedded.start()

@@ -20,6 +20,7 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, Refused
 from mm_engine.principal import SYSTEM, Principal
 from mm_engine.session import Session
+from mm_tui.i18n import _
 
 _home: Path | None = None
 _user: str | None = None
@@ -51,14 +52,16 @@ def read_login_password(user: str) -> str:
     if password is not None:
         return password
     if sys.stdin.isatty():
-        return getpass.getpass(f"Password for {user}: ")
+        return getpass.getpass(_("Password for {user}: ").format(user=user))
     line = sys.stdin.readline()
     password = line.removesuffix("\n").removesuffix("\r")
     if not password:
         raise InvalidInput(
-            f"No password for {user}.",
-            "Set MM_PASSWORD, pipe the password in as the first line of stdin, or run on a "
-            "terminal.",
+            _("No password for {user}.").format(user=user),
+            _(
+                "Set MM_PASSWORD, pipe the password in as the first line of stdin, or run on a "
+                "terminal."
+            ),
         )
     return password
 
@@ -73,8 +76,10 @@ def principal_for(engine: Engine) -> Principal:
     if owns_data_dir(engine):
         return SYSTEM
     raise Refused(
-        f"Only the owner of {engine.data_dir.root} may run commands without logging in.",
-        "Use --user NAME (or set MM_USER) to act as a user.",
+        _("Only the owner of {path} may run commands without logging in.").format(
+            path=engine.data_dir.root
+        ),
+        _("Use --user NAME (or set MM_USER) to act as a user."),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from mm_engine.errors import MMError
+from mm_tui.i18n import _
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -23,7 +24,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
     return str(value)
@@ -48,7 +49,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_FAILED) -> typer.Exit:
-    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.write(_("Error: {message}").format(message=message) + "\n")
     if hint:
         sys.stderr.write(f"{hint}\n")
     return typer.Exit(code)

@@ -24,6 +24,10 @@ from mm_engine.ingest.pipeline import safe_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests read mm's English messages: pin US English whatever the machine's locale (LANGUAGE
+# comes first for mm and for gettext tools), before any test module imports mm_tui.cli.
+os.environ["LANGUAGE"] = "en_US"
+
 # a Store fixture per storage type, each against its real server (tests/stores/__init__.py)
 pytest_plugins = [
     f"tests.stores.{path.stem}"

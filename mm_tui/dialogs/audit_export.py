@@ -22,7 +22,8 @@ from mm_engine.audit import AuditFilter
 from mm_engine.errors import InvalidInput
 from mm_engine.passwords import check_new_password
 from mm_engine.session import Session
-from mm_tui.widgets.forms import Form, FormField, report_failure
+from mm_tui.i18n import _, plural
+from mm_tui.widgets.forms import Form, FormField, label_width, report_failure
 
 
 def default_path() -> Path:
@@ -38,8 +39,8 @@ def destination(text: str) -> Path:
 class AuditExportDialog(ModalScreen[Path | None]):
     CSS_PATH = "audit_export.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "export", "Export", id="audit_export.export"),
-        Binding("escape", "close", "Close", id="audit_export.close"),
+        Binding("ctrl+s", "export", _("Export"), id="audit_export.export"),
+        Binding("escape", "close", _("Close"), id="audit_export.close"),
     ]
 
     def __init__(self, session: Session, filters: AuditFilter, described: str) -> None:
@@ -51,33 +52,38 @@ class AuditExportDialog(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-box"):
-            yield Label("Export the audit trail", id="export-title")
-            yield Static(f"Events: {self.described}", id="export-what", markup=False)
+            yield Label(_("Export the audit trail"), id="export-title")
+            yield Static(
+                _("Events: {filters}").format(filters=self.described),
+                id="export-what",
+                markup=False,
+            )
+            fields = [
+                FormField(
+                    "password",
+                    _("Password"),
+                    kind="password",
+                    placeholder=_("at least 8 characters"),
+                ),
+                FormField(
+                    "again", _("Again"), kind="password", placeholder=_("the same password again")
+                ),
+                FormField(
+                    "path",
+                    _("File"),
+                    str(default_path()),
+                    help=_("a .zip file; its folder must exist"),
+                ),
+            ]
             yield Form(
-                [
-                    FormField(
-                        "password",
-                        "Password",
-                        kind="password",
-                        placeholder="at least 8 characters",
-                    ),
-                    FormField(
-                        "again", "Again", kind="password", placeholder="the same password again"
-                    ),
-                    FormField(
-                        "path",
-                        "File",
-                        str(default_path()),
-                        help="a .zip file; its folder must exist",
-                    ),
-                ],
+                fields,
                 id="export",
-                submit="Export (ctrl+s)",
-                cancel="Cancel (esc)",
-                label_width=10,
+                submit=_("Export (ctrl+s)"),
+                cancel=_("Cancel (esc)"),
+                label_width=label_width(fields, 10),
             )
             yield Static("", id="export-done", markup=False)
-            yield Button("Close", id="export-close", variant="primary", compact=True)
+            yield Button(_("Close"), id="export-close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#export-done").display = False
@@ -103,17 +109,18 @@ class AuditExportDialog(ModalScreen[Path | None]):
         values, form = event.values, event.form
         problems: dict[str, str] = {}
         try:
+            # the engine's message, English like every engine message for now
             check_new_password(values["password"], "The export password")
         except InvalidInput as exc:
             problems["password"] = str(exc)
         if not problems and values["password"] != values["again"]:
-            problems["again"] = "The two passwords differ; type them again."
+            problems["again"] = _("The two passwords differ; type them again.")
         if not values["path"].strip():
-            problems["path"] = "Give the file to write, e.g. /root/audit.zip."
+            problems["path"] = _("Give the file to write, e.g. /root/audit.zip.")
         if problems:
             form.show_errors(problems)
             return
-        form.say("Exporting…")
+        form.say(_("Exporting…"))
         self._export(destination(values["path"]), values["password"])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audit-export")
@@ -129,8 +136,12 @@ class AuditExportDialog(ModalScreen[Path | None]):
             self.query_one(Form).display = False
             done = self.query_one("#export-done", Static)
             done.update(
-                f"Wrote {count} event(s) to\n{path}\n\nIt is a zip encrypted with AES-256: open "
-                "it with 7-Zip (or any unzip with AES support) and the password you typed."
+                plural(
+                    "Wrote {count} event(s) to\n{path}\n\nIt is a zip encrypted with AES-256: "
+                    "open it with 7-Zip (or any unzip with AES support) and the password you "
+                    "typed.",
+                    count,
+                ).format(count=count, path=path)
             )
             done.display = True
             close = self.query_one("#export-close", Button)

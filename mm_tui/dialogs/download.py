@@ -22,18 +22,19 @@ from mm_engine.domain import Recording
 from mm_engine.download import WARNING, Download, default_destination, file_name
 from mm_engine.errors import MMError
 from mm_engine.session import Session
+from mm_tui.i18n import _, plural
 
 
 def size_text(size: int) -> str:
     if size >= 1 << 20:
-        return f"{size / (1 << 20):.1f} MB"
-    return f"{max(1, round(size / 1024))} KB" if size else "0 KB"
+        return _("{size:.1f} MB").format(size=size / (1 << 20))
+    return _("{size} KB").format(size=max(1, round(size / 1024)) if size else 0)
 
 
 class DownloadDialog(ModalScreen[Download | None]):
     CSS_PATH = "download.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="download.close"),
+        Binding("escape", "close", _("Close"), id="download.close"),
     ]
 
     @dataclass
@@ -55,29 +56,33 @@ class DownloadDialog(ModalScreen[Download | None]):
 
     def compose(self) -> ComposeResult:
         rec = self.recording
-        one = (
-            f"Call {rec.details.call_id} ({rec.details.start.astimezone():%Y-%m-%d %H:%M}) "
-            f"as {file_name(rec)}"
+        one = _("Call {call_id} ({start}) as {file}").format(
+            call_id=rec.details.call_id,
+            start=f"{rec.details.start.astimezone():%Y-%m-%d %H:%M}",
+            file=file_name(rec),
         )
         with Vertical(id="download-box"):
-            yield Label("Download recordings", id="download-title")
+            yield Label(_("Download recordings"), id="download-title")
             if len(self.page) > 1:
                 with RadioSet(id="download-which"):
                     yield RadioButton(one, value=True, id="download-one")
                     yield RadioButton(
-                        f"All {len(self.page)} recordings on this page, as one zip with an "
-                        "index.html that lists and plays them",
+                        plural(
+                            "All {count} recordings on this page, as one zip with an index.html "
+                            "that lists and plays them",
+                            len(self.page),
+                        ).format(count=len(self.page)),
                         id="download-page",
                     )
             else:
                 yield Static(one, id="download-one-only", markup=False)
-            yield Label("Write into the folder:")
+            yield Label(_("Write into the folder:"))
             yield Input(str(default_destination()), id="download-folder")
             yield Static(f"⚠ {WARNING}", id="download-warning", markup=False)
             yield Static("", id="download-result", markup=False)
             with Horizontal(id="download-buttons"):
-                yield Button("Download", variant="primary", id="download-go")
-                yield Button("Cancel", id="download-close")
+                yield Button(_("Download"), variant="primary", id="download-go")
+                yield Button(_("Cancel"), id="download-close")
 
     def on_mount(self) -> None:
         self.query_one("#download-folder", Input).focus()
@@ -97,7 +102,9 @@ class DownloadDialog(ModalScreen[Download | None]):
             return
         go.disabled = True
         recordings = self.chosen()
-        self._say(f"Writing {len(recordings)} recording(s)…")
+        self._say(
+            plural("Writing {count} recording(s)…", len(recordings)).format(count=len(recordings))
+        )
         self._write([r.id for r in recordings], self.query_one("#download-folder", Input).value)
 
     @on(Button.Pressed, "#download-close")
@@ -116,14 +123,16 @@ class DownloadDialog(ModalScreen[Download | None]):
     @on(Written)
     def _written(self, message: Written) -> None:
         result = self.result = message.result
-        text = f"Wrote {result.path}\n({len(result.ids)} recording(s), {size_text(result.size)})"
+        text = plural("Wrote {path}\n({count} recording(s), {size})", len(result.ids)).format(
+            path=result.path, count=len(result.ids), size=size_text(result.size)
+        )
         if result.not_verified:
             shown = ", ".join(str(i) for i in result.not_verified[:10])
-            text += f"\nNot verified when copied: recording(s) {shown}."
+            text += "\n" + _("Not verified when copied: recording(s) {ids}.").format(ids=shown)
         self._say(text)
         self.query_one("#download-go", Button).display = False
         close = self.query_one("#download-close", Button)
-        close.label = "Close"
+        close.label = _("Close")
         close.focus()
 
     @on(Failed)

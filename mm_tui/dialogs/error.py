@@ -11,12 +11,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from mm_engine.errors import MMError
+from mm_tui.i18n import _
 
 
 class ErrorDialog(ModalScreen[None]):
     CSS_PATH = "error.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,enter", "close", "Close", id="error.close")
+        Binding("escape,enter", "close", _("Close"), id="error.close")
     ]
 
     def __init__(self, title: str, message: str, hint: str = "") -> None:
@@ -31,9 +32,9 @@ class ErrorDialog(ModalScreen[None]):
         if isinstance(error, MMError):
             return cls(error.title, error.message, error.hint)
         return cls(
-            "Unexpected error",
+            _("Unexpected error"),
             f"{type(error).__name__}: {error}",
-            "This is a bug in mm; the console keeps running. Please report what you did.",
+            _("This is a bug in mm; the console keeps running. Please report what you did."),
         )
 
     def compose(self) -> ComposeResult:
@@ -42,7 +43,7 @@ class ErrorDialog(ModalScreen[None]):
             yield Static(self._message, id="error-message")
             if self._hint:
                 yield Static(self._hint, id="error-hint")
-            yield Button("OK", variant="primary", id="error-ok")
+            yield Button(_("OK"), variant="primary", id="error-ok")
 
     def on_mount(self) -> None:
         self.query_one("#error-ok", Button).focus()

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from mm_tui.i18n import _
-from mm_tui.widgets.forms import YES, Form, FormField
+from mm_tui.widgets.forms import YES, Form, FormField, label_width
 
 LOCAL_FOLDER = "local folder"  # the choice's value, not shown
 
@@ -47,22 +47,20 @@ class StorageMigrateDialog(ModalScreen[tuple[str, bool] | None]):
                 ).format(current=self.current),
                 id="migrate-intro",
             )
+            fields = [
+                FormField("target", _("To"), LOCAL_FOLDER, kind="choice", choices=choices),
+                FormField(
+                    "path", _("Folder"), placeholder="/srv/recordings", help=_("for a folder")
+                ),
+                FormField(
+                    "delete_source",
+                    _("Afterwards"),
+                    kind="check",
+                    placeholder=_("delete the old copies"),
+                ),
+            ]
             yield Form(
-                [
-                    FormField("target", _("To"), LOCAL_FOLDER, kind="choice", choices=choices),
-                    FormField(
-                        "path", _("Folder"), placeholder="/srv/recordings", help=_("for a folder")
-                    ),
-                    FormField(
-                        "delete_source",
-                        _("Afterwards"),
-                        kind="check",
-                        placeholder=_("delete the old copies"),
-                    ),
-                ],
-                id="migrate",
-                submit=_("Migrate"),
-                label_width=12,
+                fields, id="migrate", submit=_("Migrate"), label_width=label_width(fields, 12)
             )
 
     def target(self, values: dict[str, str]) -> str | None:

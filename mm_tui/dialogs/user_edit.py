@@ -31,13 +31,21 @@ from mm_engine.users import (
     parse_groups,
     parse_others,
 )
-from mm_tui.widgets.forms import NO, YES, Form, FormField, report_failure
+from mm_tui.i18n import _, role_name
+from mm_tui.widgets.forms import NO, YES, Form, FormField, label_width, report_failure
 
-ROLES = tuple((role.label, role.value) for role in Role)
-SCOPES = (
-    ("all recordings", ReplayScope.ALL.value),
-    ("mine (own extension)", ReplayScope.MINE.value),
-)
+
+def roles() -> tuple[tuple[str, str], ...]:
+    return tuple((role_name(role), role.value) for role in Role)
+
+
+def scopes() -> tuple[tuple[str, str], ...]:
+    return (
+        (_("all recordings"), ReplayScope.ALL.value),
+        (_("mine (own extension)"), ReplayScope.MINE.value),
+    )
+
+
 RIGHTS_FIELDS = ("replay", "scope", "extension", "groups", "others", "download")
 LABEL_WIDTH = 13
 
@@ -49,26 +57,29 @@ def _yes(flag: bool) -> str:
 def rights_fields(rights: Rights) -> list[FormField]:
     """F12's end-user rights, filled from ``rights``."""
     return [
-        FormField("replay", "Replay", _yes(rights.replay_enabled), "check", "may replay"),
-        FormField("scope", "Scope", rights.replay_scope.value, "choice", choices=SCOPES),
+        FormField("replay", _("Replay"), _yes(rights.replay_enabled), "check", _("may replay")),
+        FormField("scope", _("Scope"), rights.replay_scope.value, "choice", choices=scopes()),
         FormField(
-            "extension", "Extension", rights.extension, placeholder="own extension, e.g. 201"
+            "extension",
+            _("Extension"),
+            rights.extension,
+            placeholder=_("own extension, e.g. 201"),
         ),
         FormField(
             "groups",
-            "Groups",
+            _("Groups"),
             ";".join(rights.groups),
-            placeholder="hunt groups, e.g. Sales;Support",
+            placeholder=_("hunt groups, e.g. Sales;Support"),
         ),
         FormField(
             "others",
-            "Others",
+            _("Others"),
             ";".join(rights.others),
-            placeholder="lines, account codes, extensions: 202;0301234567",
-            help=f"';'-separated, at most {MAX_OTHERS_CHARS} characters",
+            placeholder=_("lines, account codes, extensions: 202;0301234567"),
+            help=_("';'-separated, at most {count} characters").format(count=MAX_OTHERS_CHARS),
             max_length=MAX_OTHERS_CHARS,
         ),
-        FormField("download", "Download", _yes(rights.download), "check", "may download"),
+        FormField("download", _("Download"), _yes(rights.download), "check", _("may download")),
     ]
 
 
@@ -109,14 +120,17 @@ def password_problems(values: dict[str, str]) -> dict[str, str]:
     except InvalidInput as exc:
         return {"password": str(exc)}
     if values["password"] != values["again"]:
-        return {"again": "The two passwords differ; type them again."}
+        return {"again": _("The two passwords differ; type them again.")}
     return {}
 
 
-PASSWORD_FIELDS = (
-    FormField("password", "Password", kind="password", placeholder="at least 8 characters"),
-    FormField("again", "Again", kind="password", placeholder="the same password again"),
-)
+def password_fields() -> tuple[FormField, ...]:
+    return (
+        FormField(
+            "password", _("Password"), kind="password", placeholder=_("at least 8 characters")
+        ),
+        FormField("again", _("Again"), kind="password", placeholder=_("the same password again")),
+    )
 
 
 class _AccountDialog(ModalScreen[UserInfo | None]):
@@ -124,8 +138,8 @@ class _AccountDialog(ModalScreen[UserInfo | None]):
 
     CSS_PATH = "user_edit.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", id="user_edit.save"),
-        Binding("escape", "cancel", "Cancel", id="user_edit.cancel"),
+        Binding("ctrl+s", "save", _("Save"), id="user_edit.save"),
+        Binding("escape", "cancel", _("Cancel"), id="user_edit.cancel"),
     ]
 
     def __init__(self, session: Session, title: str) -> None:
@@ -147,13 +161,14 @@ class _AccountDialog(ModalScreen[UserInfo | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="user-edit-box"):
             yield Label(self.title_text, id="user-edit-title")
+            fields = self.fields()
             yield Form(
-                self.fields(),
+                fields,
                 id="user-edit",
-                submit="Save (ctrl+s)",
-                cancel="Cancel (esc)",
+                submit=_("Save (ctrl+s)"),
+                cancel=_("Cancel (esc)"),
                 scroll=True,
-                label_width=LABEL_WIDTH,
+                label_width=label_width(fields, LABEL_WIDTH),
             )
 
     @property
@@ -190,7 +205,7 @@ class _AccountDialog(ModalScreen[UserInfo | None]):
         if problems:
             event.form.show_errors(problems)
             return
-        event.form.say("Saving…")
+        event.form.say(_("Saving…"))
         self._run(event.values)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="user-edit")
@@ -207,13 +222,13 @@ class _AccountDialog(ModalScreen[UserInfo | None]):
 
 class AddUserDialog(_AccountDialog):
     def __init__(self, session: Session) -> None:
-        super().__init__(session, "Add a user")
+        super().__init__(session, _("Add a user"))
 
     def fields(self) -> list[FormField]:
         return [
-            FormField("name", "Name", placeholder="letters, digits, . _ @ -"),
-            FormField("role", "Role", Role.END_USER.value, "choice", choices=ROLES),
-            *PASSWORD_FIELDS,
+            FormField("name", _("Name"), placeholder=_("letters, digits, . _ @ -")),
+            FormField("role", _("Role"), Role.END_USER.value, "choice", choices=roles()),
+            *password_fields(),
             *rights_fields(Rights()),
         ]
 
@@ -231,17 +246,25 @@ class AddUserDialog(_AccountDialog):
 
 class EditUserDialog(_AccountDialog):
     def __init__(self, session: Session, user: UserInfo) -> None:
-        super().__init__(session, f"Change {user.name}")
+        super().__init__(session, _("Change {name}").format(name=user.name))
         self.user = user
 
     def fields(self) -> list[FormField]:
         fields = [
-            FormField("role", "Role", self.user.role.value, "choice", choices=ROLES),
+            FormField("role", _("Role"), self.user.role.value, "choice", choices=roles()),
             *rights_fields(self.user.rights),
         ]
         if self.user.locked_until:
             until = self.user.locked_until[:16].replace("T", " ")
-            fields.append(FormField("unlock", "Unlock", NO, "check", f"locked until {until}"))
+            fields.append(
+                FormField(
+                    "unlock",
+                    _("Unlock"),
+                    NO,
+                    "check",
+                    _("locked until {moment}").format(moment=until),
+                )
+            )
         return fields
 
     def problems(self, values: dict[str, str]) -> dict[str, str]:
@@ -263,11 +286,11 @@ class EditUserDialog(_AccountDialog):
 
 class PasswordDialog(_AccountDialog):
     def __init__(self, session: Session, account: str) -> None:
-        super().__init__(session, f"New password for {account}")
+        super().__init__(session, _("New password for {name}").format(name=account))
         self.account = account
 
     def fields(self) -> list[FormField]:
-        return list(PASSWORD_FIELDS)
+        return list(password_fields())
 
     def problems(self, values: dict[str, str]) -> dict[str, str]:
         return password_problems(values)

@@ -17,19 +17,24 @@ from mm_engine.engine import Engine
 from mm_engine.errors import Refused
 from mm_engine.principal import SYSTEM, Principal, Role
 from mm_engine.session import Session
-from mm_tui.widgets.forms import Form, FormField
+from mm_tui.i18n import _
+from mm_tui.widgets.forms import Form, FormField, label_width
 
-FIELDS = (
-    FormField("user", "User name", placeholder="user name", id="first-user"),
-    FormField(
-        "password",
-        "Password",
-        kind="password",
-        placeholder="at least 8 characters",
-        id="first-pw",
-    ),
-    FormField("again", "Again", kind="password", placeholder="password again", id="first-pw2"),
-)
+
+def fields() -> tuple[FormField, ...]:
+    return (
+        FormField("user", _("User name"), placeholder=_("user name"), id="first-user"),
+        FormField(
+            "password",
+            _("Password"),
+            kind="password",
+            placeholder=_("at least 8 characters"),
+            id="first-pw",
+        ),
+        FormField(
+            "again", _("Again"), kind="password", placeholder=_("password again"), id="first-pw2"
+        ),
+    )
 
 
 class FirstRunScreen(Screen[Principal]):
@@ -43,17 +48,18 @@ class FirstRunScreen(Screen[Principal]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="first-box"):
-            yield Label("Welcome to mm", id="first-title")
+            yield Label(_("Welcome to mm"), id="first-title")
             yield Static(
-                "No account exists yet. Create the first administrator.", id="first-explain"
+                _("No account exists yet. Create the first administrator."), id="first-explain"
             )
+            shown = fields()
             yield Form(
-                FIELDS,
+                shown,
                 id="first",
-                submit="Create administrator",
+                submit=_("Create administrator"),
                 cancel=None,
                 compact=False,
-                label_width=11,
+                label_width=label_width(shown, 11),
             )
         yield Footer()
 
@@ -66,19 +72,19 @@ class FirstRunScreen(Screen[Principal]):
         form, values = event.form, event.values
         if values["password"] != values["again"]:
             form.set_values({"password": "", "again": ""})
-            form.show_errors({"again": "The two passwords differ; type them again."})
+            form.show_errors({"again": _("The two passwords differ; type them again.")})
             form.focus_field("password")
             form.say("")
             return
-        form.say("Creating…")
+        form.say(_("Creating…"))
         self._create(values["user"], values["password"])
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="first-run")
     def _create(self, name: str, password: str) -> Principal:
         if self._engine.users.count() != 0:
             raise Refused(
-                "An account was created meanwhile (from another console or the CLI).",
-                "Restart mm and log in.",
+                _("An account was created meanwhile (from another console or the CLI)."),
+                _("Restart mm and log in."),
             )
         Session(self._engine, SYSTEM).users_add(name, Role.ADMINISTRATOR, password)
         return self._engine.users.authenticate(name, password)

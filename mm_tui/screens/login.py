@@ -11,12 +11,21 @@ from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
 from mm_engine.principal import Principal
-from mm_tui.widgets.forms import Form, FormField
+from mm_tui.i18n import _
+from mm_tui.widgets.forms import Form, FormField, label_width
 
-FIELDS = (
-    FormField("user", "User name", placeholder="user name", id="login-user"),
-    FormField("password", "Password", kind="password", placeholder="password", id="login-password"),
-)
+
+def fields() -> tuple[FormField, ...]:
+    return (
+        FormField("user", _("User name"), placeholder=_("user name"), id="login-user"),
+        FormField(
+            "password",
+            _("Password"),
+            kind="password",
+            placeholder=_("password"),
+            id="login-password",
+        ),
+    )
 
 
 class LoginScreen(Screen[Principal]):
@@ -32,9 +41,15 @@ class LoginScreen(Screen[Principal]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="login-box"):
-            yield Label("Log in to mm", id="login-title")
+            yield Label(_("Log in to mm"), id="login-title")
+            shown = fields()
             yield Form(
-                FIELDS, id="login", submit="Log in", cancel=None, compact=False, label_width=11
+                shown,
+                id="login",
+                submit=_("Log in"),
+                cancel=None,
+                compact=False,
+                label_width=label_width(shown, 11),
             )
         yield Footer()
 
@@ -46,9 +61,9 @@ class LoginScreen(Screen[Principal]):
     def _submit(self, event: Form.Submitted) -> None:
         name, password = event.values["user"], event.values["password"]
         if not name.strip() or not password:
-            event.form.say("Enter a user name and a password.")
+            event.form.say(_("Enter a user name and a password."))
             return
-        event.form.say("Checking…")
+        event.form.say(_("Checking…"))
         self._authenticate(name, password)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="login")

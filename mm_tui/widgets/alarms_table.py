@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from mm_engine.session import Operation, Session, allowed
+from mm_tui.i18n import _, plural
 from mm_tui.widgets.forms import report_failure
 
 ALARM_LIMIT = 200
@@ -22,15 +23,17 @@ ALARM_LIMIT = 200
 
 def _state(alarm: dict[str, Any]) -> str:
     if alarm["cleared"]:
-        return "cleared"
-    return f"ack by {alarm['acknowledged_by']}" if alarm["acknowledged"] else "new"
+        return _("cleared")
+    if alarm["acknowledged"]:
+        return _("ack by {user}").format(user=alarm["acknowledged_by"])
+    return _("new")
 
 
 class AlarmsPanel(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "acknowledge", "Acknowledge", id="alarms.acknowledge"),
-        Binding("r", "refresh_alarms", "Refresh", id="alarms.refresh"),
+        Binding("a", "acknowledge", _("Acknowledge"), id="alarms.acknowledge"),
+        Binding("r", "refresh_alarms", _("Refresh"), id="alarms.refresh"),
     ]
 
     @dataclass
@@ -48,7 +51,9 @@ class AlarmsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="alarms-table")
-        table.add_columns("last seen", "severity", "type", "count", "state", "description")
+        table.add_columns(
+            _("last seen"), _("severity"), _("type"), _("count"), _("state"), _("description")
+        )
         yield table
         yield Static("", id="alarms-status")
 
@@ -102,11 +107,16 @@ class AlarmsPanel(Vertical):
             table.move_cursor(row=min(max(row, 0), len(self.alarms) - 1))
         unacked = sum(1 for a in self.alarms if not a["acknowledged"] and not a["cleared"])
         self.query_one("#alarms-status", Static).update(
-            f"{len(self.alarms)} alarm(s), {unacked} not acknowledged"
+            plural("{count} alarm(s), {unacked} not acknowledged", len(self.alarms)).format(
+                count=len(self.alarms), unacked=unacked
+            )
         )
 
     @on(Acknowledged)
     def _acknowledged(self, message: Acknowledged) -> None:
         if message.ids:
-            self.notify(f"Acknowledged alarm {', '.join(map(str, message.ids))}.", title="Alarms")
+            self.notify(
+                _("Acknowledged alarm {ids}.").format(ids=", ".join(map(str, message.ids))),
+                title=_("Alarms"),
+            )
         self._load()

@@ -26,10 +26,11 @@ from mm_engine.errors import InvalidInput
 from mm_engine.session import Session
 from mm_tui.dialogs.audit_export import AuditExportDialog
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.i18n import N_, _
 from mm_tui.widgets.forms import report_failure
 
 PAGE_SIZE = 100
-COLUMNS = ("time", "user", "action", "details")
+COLUMNS = (N_("time"), N_("user"), N_("action"), N_("details"))
 
 
 def moment(text: str, *, end: bool) -> datetime | None:
@@ -45,8 +46,12 @@ def moment(text: str, *, end: bool) -> datetime | None:
             value = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
-            f"{'End' if end else 'Start'} date {text!r} is not a date.",
-            "Use YYYY-MM-DD or YYYY-MM-DD HH:MM.",
+            (
+                _("End date {text!r} is not a date.")
+                if end
+                else _("Start date {text!r} is not a date.")
+            ).format(text=text),
+            _("Use YYYY-MM-DD or YYYY-MM-DD HH:MM."),
         ) from None
     return value if value.tzinfo is not None else value.astimezone()
 
@@ -59,14 +64,14 @@ def row_of(event: AuditEvent) -> tuple[str, ...]:
 def describe(filters: AuditFilter) -> str:
     parts = []
     if filters.start:
-        parts.append(f"from {filters.start:%Y-%m-%d %H:%M}")
+        parts.append(_("from {moment}").format(moment=f"{filters.start:%Y-%m-%d %H:%M}"))
     if filters.end:
-        parts.append(f"before {filters.end:%Y-%m-%d %H:%M}")
+        parts.append(_("before {moment}").format(moment=f"{filters.end:%Y-%m-%d %H:%M}"))
     if filters.actions:
         parts.append(", ".join(filters.actions))
     if filters.user_contains:
-        parts.append(f"user ~ {filters.user_contains}")
-    return "; ".join(parts) or "all events"
+        parts.append(_("user ~ {text}").format(text=filters.user_contains))
+    return "; ".join(parts) or _("all events")
 
 
 class ActionsDialog(ModalScreen[tuple[AuditAction, ...] | None]):
@@ -83,8 +88,8 @@ class ActionsDialog(ModalScreen[tuple[AuditAction, ...] | None]):
     #actions-note { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "apply", "Apply", id="audit_types.apply"),
-        Binding("escape", "cancel", "Cancel", id="audit_types.cancel"),
+        Binding("ctrl+s", "apply", _("Apply"), id="audit_types.apply"),
+        Binding("escape", "cancel", _("Cancel"), id="audit_types.cancel"),
     ]
 
     def __init__(self, chosen: tuple[AuditAction, ...]) -> None:
@@ -93,11 +98,11 @@ class ActionsDialog(ModalScreen[tuple[AuditAction, ...] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="actions-box"):
-            yield Label("Event types", id="actions-title")
+            yield Label(_("Event types"), id="actions-title")
             yield SelectionList[str](
                 *[(a.value, a.value, a in self._chosen) for a in AuditAction], id="actions-list"
             )
-            yield Static("space picks · ctrl+s applies · none picked = all", id="actions-note")
+            yield Static(_("space picks · ctrl+s applies · none picked = all"), id="actions-note")
 
     def action_apply(self) -> None:
         picked = self.query_one(SelectionList).selected
@@ -110,13 +115,13 @@ class ActionsDialog(ModalScreen[tuple[AuditAction, ...] | None]):
 class AuditPanel(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "focus_filters", "Filter", id="audit.filter"),
-        Binding("t", "types", "Types", id="audit.types"),
-        Binding("c", "clear", "Clear", id="audit.clear"),
-        Binding("n", "next_page", "Next", id="audit.next_page"),
-        Binding("p", "previous_page", "Prev", id="audit.previous_page"),
-        Binding("e", "export", "Export", id="audit.export"),
-        Binding("r", "reload", "Refresh", id="audit.refresh"),
+        Binding("f", "focus_filters", _("Filter"), id="audit.filter"),
+        Binding("t", "types", _("Types"), id="audit.types"),
+        Binding("c", "clear", _("Clear"), id="audit.clear"),
+        Binding("n", "next_page", _("Next"), id="audit.next_page"),
+        Binding("p", "previous_page", _("Prev"), id="audit.previous_page"),
+        Binding("e", "export", _("Export"), id="audit.export"),
+        Binding("r", "reload", _("Refresh"), id="audit.refresh"),
     ]
 
     @dataclass
@@ -135,14 +140,14 @@ class AuditPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="audit-filters"):
-            yield Input(placeholder="from YYYY-MM-DD", id="audit-from", compact=True)
-            yield Input(placeholder="to YYYY-MM-DD", id="audit-to", compact=True)
-            yield Input(placeholder="user name contains", id="audit-user", compact=True)
-            yield Button("Types: all", id="audit-types", compact=True)
-            yield Button("Apply", id="audit-apply", variant="primary", compact=True)
-            yield Button("Clear", id="audit-clear", compact=True)
+            yield Input(placeholder=_("from YYYY-MM-DD"), id="audit-from", compact=True)
+            yield Input(placeholder=_("to YYYY-MM-DD"), id="audit-to", compact=True)
+            yield Input(placeholder=_("user name contains"), id="audit-user", compact=True)
+            yield Button(_("Types: {shown}").format(shown=_("all")), id="audit-types", compact=True)
+            yield Button(_("Apply"), id="audit-apply", variant="primary", compact=True)
+            yield Button(_("Clear"), id="audit-clear", compact=True)
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="audit-table")
-        table.add_columns(*COLUMNS)
+        table.add_columns(*(_(c) for c in COLUMNS))
         yield table
         yield Static("", id="audit-detail", markup=False)
         yield Static("", id="audit-status")
@@ -164,10 +169,10 @@ class AuditPanel(Vertical):
         self.app.push_screen(ActionsDialog(self.actions), chosen)
 
     def _types_label(self) -> None:
-        shown = "all" if not self.actions else str(len(self.actions))
+        shown = _("all") if not self.actions else str(len(self.actions))
         if len(self.actions) == 1:
             shown = self.actions[0].value
-        self.query_one("#audit-types", Button).label = f"Types: {shown}"
+        self.query_one("#audit-types", Button).label = _("Types: {shown}").format(shown=shown)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#audit-apply")
@@ -213,7 +218,7 @@ class AuditPanel(Vertical):
     def action_export(self) -> None:
         def exported(path: Path | None) -> None:
             if path is not None:
-                self._say(f"{self.position()}   exported to {path}")
+                self._say(f"{self.position()}   " + _("exported to {path}").format(path=path))
 
         self.app.push_screen(
             AuditExportDialog(self.session, self.filters, describe(self.filters)), exported
@@ -246,10 +251,15 @@ class AuditPanel(Vertical):
     def position(self) -> str:
         """ "events 101–200 (n: next page)" for the filters in force."""
         if not self.events:
-            return f"No events match ({describe(self.filters)})."
+            return _("No events match ({filters}).").format(filters=describe(self.filters))
         first = (len(self.cursors) - 1) * PAGE_SIZE + 1
-        more = "  n: next page" if self.next_cursor else ""
-        return f"events {first}–{first + len(self.events) - 1} · {describe(self.filters)}{more}"
+        more = "  " + _("n: next page") if self.next_cursor else ""
+        return (
+            _("events {first}–{last} · {filters}").format(
+                first=first, last=first + len(self.events) - 1, filters=describe(self.filters)
+            )
+            + more
+        )
 
     @on(DataTable.RowHighlighted, "#audit-table")
     def _detail(self) -> None:

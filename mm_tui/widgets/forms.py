@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,6 +25,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.i18n import _
 
 FieldKind = Literal["text", "password", "choice", "check"]
 YES, NO = "yes", "no"
@@ -42,6 +44,11 @@ class FormField:
     choices: tuple[tuple[str, str], ...] = ()  # (shown, value)
     max_length: int = 0
     id: str = ""  # the control's id; "<form id>-<name>" when empty
+
+
+def label_width(fields: Iterable[FormField], minimum: int) -> int:
+    """``minimum``, or wider where a (translated) label would not fit on one line."""
+    return max([minimum, *(cell_len(f.label) + 1 for f in fields)])
 
 
 class Form(Vertical):
@@ -77,20 +84,21 @@ class Form(Vertical):
         fields: Sequence[FormField],
         *,
         id: str,
-        submit: str | None = "Save",
-        cancel: str | None = "Cancel",
+        submit: str | None = "",
+        cancel: str | None = "",
         read_only: str = "",
         compact: bool = True,
         scroll: bool = False,
         label_width: int = 16,
         classes: str | None = None,
     ) -> None:
-        """``read_only`` is the reason nothing can be changed; it disables every control."""
+        """``read_only`` is the reason nothing can be changed; it disables every control.
+        ``submit`` and ``cancel`` label the buttons ("": "Save" and "Cancel"; None: no button)."""
         super().__init__(id=id, classes=classes)
         self.fields = list(fields)
         self._by_name = {f.name: f for f in self.fields}
-        self._submit = submit
-        self._cancel = cancel
+        self._submit = _("Save") if submit == "" else submit
+        self._cancel = _("Cancel") if cancel == "" else cancel
         self.read_only = read_only
         self._compact = compact
         self._scroll = scroll

@@ -39,18 +39,19 @@ from mm_engine.session import Operation, Session, allowed
 from mm_engine.waveform import Peaks, compute_peaks
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.error import ErrorDialog
+from mm_tui.i18n import N_, _
 
 BARS = " ▁▂▃▄▅▆▇█"
 PEAK_BUCKETS = 1024  # resampled to the panel's width when drawn, so resizing costs nothing
 VOLUME_STEP = 10
 POLL_SECONDS = 0.2
-STATE_WORDS = {
-    PlayerState.READY: "Ready",
-    PlayerState.PLAYING: "Playing",
-    PlayerState.PAUSED: "Paused",
-    PlayerState.ENDED: "Ended",
-    PlayerState.STOPPED: "Stopped",
-    PlayerState.CLOSED: "Closed",
+STATE_WORDS = {  # translated where shown
+    PlayerState.READY: N_("Ready"),
+    PlayerState.PLAYING: N_("Playing"),
+    PlayerState.PAUSED: N_("Paused"),
+    PlayerState.ENDED: N_("Ended"),
+    PlayerState.STOPPED: N_("Stopped"),
+    PlayerState.CLOSED: N_("Closed"),
 }
 
 Levels = npt.NDArray[np.float32]
@@ -77,7 +78,8 @@ def parse_position(text: str, duration_s: float) -> float:
         return seconds
     except ValueError:
         raise InvalidInput(
-            f"{text!r} is not a position.", "Type m:ss, h:mm:ss, seconds, or a percentage."
+            _("{text!r} is not a position.").format(text=text),
+            _("Type m:ss, h:mm:ss, seconds, or a percentage."),
         ) from None
 
 
@@ -173,8 +175,10 @@ class SeekBar(Widget):
     def _label(self) -> str:
         s = self.status
         if s is None:
-            return " -:-- / -:--  vol ---"
-        return f" {clock(s.position_s)} / {clock(s.duration_s)}  vol {s.volume}%"
+            return " -:-- / -:--  " + _("vol {volume}").format(volume="---")
+        return f" {clock(s.position_s)} / {clock(s.duration_s)}  " + _("vol {volume}").format(
+            volume=f"{s.volume}%"
+        )
 
     def render(self) -> RenderResult:
         label = self._label()
@@ -197,17 +201,17 @@ def describe(rec: Recording) -> str:
     """The call in one line, most telling first (the line is cut at the panel's width)."""
     d = rec.details
     parts = [
-        f"call {d.call_id}",
+        _("call {call_id}").format(call_id=d.call_id),
         f"{d.start.astimezone():%Y-%m-%d %H:%M}",
-        ", ".join(d.parties) or "no parties",
+        ", ".join(d.parties) or _("no parties"),
         d.direction.value,
     ]
     if d.agents:
-        parts.append("agent " + ", ".join(d.agents))
+        parts.append(_("agent {agents}").format(agents=", ".join(d.agents)))
     if d.target:
-        parts.append(f"target {d.target}")
+        parts.append(_("target {target}").format(target=d.target))
     if d.skill:
-        parts.append(f"skill {d.skill}")
+        parts.append(_("skill {skill}").format(skill=d.skill))
     return " · ".join(parts)
 
 
@@ -217,18 +221,24 @@ class PlayerPanel(Vertical):
 
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "play_pause", "Play/pause", id="player.play_pause"),
-        Binding("left", "skip(-1)", "-10s", key_display="←", id="player.back"),
-        Binding("right", "skip(1)", "+10s", key_display="→", id="player.forward"),
-        Binding("plus,equals_sign", "volume(1)", "Vol+", key_display="+", id="player.louder"),
-        Binding("minus", "volume(-1)", "Vol-", key_display="-", id="player.softer"),
-        Binding("s", "stop", "Stop", id="player.stop"),
-        Binding("g", "go_to", "Go to", id="player.go_to"),
+        Binding("space", "play_pause", _("Play/pause"), id="player.play_pause"),
+        Binding("left", "skip(-1)", _("-10s"), key_display="←", id="player.back"),
+        Binding("right", "skip(1)", _("+10s"), key_display="→", id="player.forward"),
+        Binding("plus,equals_sign", "volume(1)", _("Vol+"), key_display="+", id="player.louder"),
+        Binding("minus", "volume(-1)", _("Vol-"), key_display="-", id="player.softer"),
+        Binding("s", "stop", _("Stop"), id="player.stop"),
+        Binding("g", "go_to", _("Go to"), id="player.go_to"),
         *(
-            Binding(str(n), f"jump({n})", f"Jump to {n}0%", show=False, id=f"player.jump_{n}")
+            Binding(
+                str(n),
+                f"jump({n})",
+                _("Jump to {percent}%").format(percent=n * 10),
+                show=False,
+                id=f"player.jump_{n}",
+            )
             for n in range(10)
         ),
-        Binding("escape", "leave", "List", id="player.leave"),
+        Binding("escape", "leave", _("List"), id="player.leave"),
     ]
 
     @dataclass
@@ -275,15 +285,16 @@ class PlayerPanel(Vertical):
     def compose(self) -> ComposeResult:
         may_download = allowed(self.session.principal, Operation.DOWNLOAD)
         yield Static(
-            "Nothing playing: space plays the selected recording"
-            + (", w downloads it." if may_download else "."),
+            _("Nothing playing: space plays the selected recording, w downloads it.")
+            if may_download
+            else _("Nothing playing: space plays the selected recording."),
             id="player-title",
             markup=False,
         )
         yield Waveform(id="player-wave")
         yield SeekBar(id="player-bar")
         yield Static("", id="player-message", markup=False)
-        yield Input(placeholder="go to: m:ss, seconds or 50% (enter)", id="player-goto")
+        yield Input(placeholder=_("go to: m:ss, seconds or 50% (enter)"), id="player-goto")
 
     def on_mount(self) -> None:
         self.query_one("#player-message").display = False
@@ -303,7 +314,9 @@ class PlayerPanel(Vertical):
             self.focus()
             return
         self._say("")
-        self.query_one("#player-title", Static).update(f"Opening {describe(recording)}…")
+        self.query_one("#player-title", Static).update(
+            _("Opening {recording}…").format(recording=describe(recording))
+        )
         self._load(recording.id, autoplay)
 
     def status(self) -> PlayerStatus | None:
@@ -432,7 +445,7 @@ class PlayerPanel(Vertical):
         self.recording = message.replay.recording
         self.no_audio = ""
         self.can_focus = True
-        self.query_one(Waveform).show(None, "Drawing the waveform…")
+        self.query_one(Waveform).show(None, _("Drawing the waveform…"))
         self._peaks(message.replay)
         if message.autoplay:
             self._start(message.player, message.replay.recording.id)
@@ -447,7 +460,7 @@ class PlayerPanel(Vertical):
         levels = message.peaks.levels()
         loudest = float(levels.max()) if len(levels) else 0.0
         scaled: Levels = levels / np.float32(loudest) if loudest > 0 else levels
-        self.query_one(Waveform).show(scaled, "" if loudest > 0 else "(silence)")
+        self.query_one(Waveform).show(scaled, "" if loudest > 0 else _("(silence)"))
         self._tick()
 
     @on(Started)
@@ -460,15 +473,16 @@ class PlayerPanel(Vertical):
         self.no_audio = message.message
         may_download = allowed(self.session.principal, Operation.DOWNLOAD)
         self._say(
-            "No audio output on this server"
-            + (": press w to download the recording instead." if may_download else ".")
+            _("No audio output on this server: press w to download the recording instead.")
+            if may_download
+            else _("No audio output on this server.")
         )
         self._tick()
         recording = self.recording
         if recording is None or recording.id != message.recording_id:
             return
         if not may_download:
-            self.app.push_screen(ErrorDialog("No audio output", message.message))
+            self.app.push_screen(ErrorDialog(_("No audio output"), message.message))
             return
 
         def answered(yes: bool | None) -> None:
@@ -477,12 +491,13 @@ class PlayerPanel(Vertical):
 
         self.app.push_screen(
             ConfirmDialog(
-                "No audio output",
-                "No audio output on this server, so the recording cannot be played here "
-                "(README: 'Hearing playback over SSH').\n\n"
-                f"Download call {recording.details.call_id} instead, to play it on your own "
-                "computer?",
-                yes_label="Download",
+                _("No audio output"),
+                _(
+                    "No audio output on this server, so the recording cannot be played here "
+                    "(README: 'Hearing playback over SSH').\n\n"
+                    "Download call {call_id} instead, to play it on your own computer?"
+                ).format(call_id=recording.details.call_id),
+                yes_label=_("Download"),
             ),
             answered,
         )
@@ -493,9 +508,9 @@ class PlayerPanel(Vertical):
         if status is None or self.recording is None:
             return
         self.query_one(Waveform).move(status.fraction)
-        word = STATE_WORDS[status.state]
+        word = _(STATE_WORDS[status.state])
         if self.no_audio and status.state is not PlayerState.PLAYING:
-            word = "No audio output"
+            word = _("No audio output")
         title = f"{word}  {describe(self.recording)}"
         if status.error:
             title = f"{word}  {status.error}"

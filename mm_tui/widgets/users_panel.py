@@ -24,30 +24,35 @@ from mm_engine.session import Session
 from mm_engine.users import UserInfo
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.user_edit import AddUserDialog, EditUserDialog, PasswordDialog
+from mm_tui.i18n import N_, _, plural, role_name
 from mm_tui.widgets.forms import report_failure
 
-COLUMNS = ("name", "role", "rights", "locked", "last login")
+COLUMNS = (N_("name"), N_("role"), N_("rights"), N_("locked"), N_("last login"))
 
 
 def rights_summary(user: UserInfo) -> str:
     """One line: what this account may do with recordings."""
     if user.role is Role.ADMINISTRATOR:
-        return "everything"
+        return _("everything")
     if user.role is Role.STANDARD:
-        return "recordings; sees settings"
+        return _("recordings; sees settings")
     r = user.rights
     if not r.replay_enabled:
-        return "no replay"
+        return _("no replay")
     if r.replay_scope is ReplayScope.ALL:
-        parts = ["replay all"]
+        parts = [_("replay all")]
     else:
-        parts = [f"replay mine ({r.extension})" if r.extension else "replay mine"]
+        parts = [
+            _("replay mine ({extension})").format(extension=r.extension)
+            if r.extension
+            else _("replay mine")
+        ]
     if r.groups:
-        parts.append(f"groups {';'.join(r.groups)}")
+        parts.append(_("groups {groups}").format(groups=";".join(r.groups)))
     if r.others:
-        parts.append(f"others {';'.join(r.others)}")
+        parts.append(_("others {others}").format(others=";".join(r.others)))
     if r.download:
-        parts.append("download")
+        parts.append(_("download"))
     return ", ".join(parts)
 
 
@@ -56,24 +61,26 @@ def _moment(text: str | None) -> str:
 
 
 def row_of(user: UserInfo) -> tuple[str, ...]:
-    locked = f"until {_moment(user.locked_until)}" if user.locked_until else ""
+    locked = (
+        _("until {moment}").format(moment=_moment(user.locked_until)) if user.locked_until else ""
+    )
     return (
         user.name,
-        user.role.label,
+        role_name(user.role),
         rights_summary(user),
         locked,
-        _moment(user.last_login_at) or "never",
+        _moment(user.last_login_at) or _("never"),
     )
 
 
 class UsersPanel(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add", "Add", id="users.add"),
-        Binding("e", "edit", "Edit rights", id="users.edit"),
-        Binding("p", "password", "Password", id="users.password"),
-        Binding("x,delete", "remove", "Remove", id="users.remove"),
-        Binding("r", "reload", "Refresh", id="users.refresh"),
+        Binding("a", "add", _("Add"), id="users.add"),
+        Binding("e", "edit", _("Edit rights"), id="users.edit"),
+        Binding("p", "password", _("Password"), id="users.password"),
+        Binding("x,delete", "remove", _("Remove"), id="users.remove"),
+        Binding("r", "reload", _("Refresh"), id="users.refresh"),
     ]
 
     @dataclass
@@ -93,7 +100,7 @@ class UsersPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="users-table")
-        table.add_columns(*COLUMNS)
+        table.add_columns(*(_(c) for c in COLUMNS))
         yield table
         yield Static("", id="users-status")
 
@@ -109,7 +116,7 @@ class UsersPanel(Vertical):
         self._load()
 
     def action_add(self) -> None:
-        self.app.push_screen(AddUserDialog(self.session), self._changed("Added"))
+        self.app.push_screen(AddUserDialog(self.session), self._changed(_("Added {name}.")))
 
     @on(DataTable.RowSelected, "#users-table")
     def _row_chosen(self) -> None:
@@ -117,12 +124,15 @@ class UsersPanel(Vertical):
 
     def action_edit(self) -> None:
         if (user := self.selected()) is not None:
-            self.app.push_screen(EditUserDialog(self.session, user), self._changed("Changed"))
+            self.app.push_screen(
+                EditUserDialog(self.session, user), self._changed(_("Changed {name}."))
+            )
 
     def action_password(self) -> None:
         if (user := self.selected()) is not None:
             self.app.push_screen(
-                PasswordDialog(self.session, user.name), self._changed("New password for")
+                PasswordDialog(self.session, user.name),
+                self._changed(_("New password for {name}.")),
             )
 
     def action_remove(self) -> None:
@@ -137,18 +147,22 @@ class UsersPanel(Vertical):
 
         self.app.push_screen(
             ConfirmDialog(
-                "Remove user",
-                f"Remove the {user.role.label} account {name}? They can no longer log in.",
-                yes_label="Remove",
+                _("Remove user"),
+                _("Remove the {role} account {name}? They can no longer log in.").format(
+                    role=role_name(user.role), name=name
+                ),
+                yes_label=_("Remove"),
             ),
             answered,
         )
 
-    def _changed(self, verb: str) -> Callable[[UserInfo | None], None]:
+    def _changed(self, message: str) -> Callable[[UserInfo | None], None]:
+        """``message``: what was done, translated, with a {name} placeholder."""
+
         def done(user: UserInfo | None) -> None:
             if user is not None:
-                self.last_change = f"{verb} {user.name}."
-                self.notify(self.last_change, title="Users")
+                self.last_change = message.format(name=user.name)
+                self.notify(self.last_change, title=_("Users"))
                 self._load(select=user.name)
 
         return done
@@ -181,13 +195,13 @@ class UsersPanel(Vertical):
             row = names.index(message.select)
         if self.users:
             table.move_cursor(row=min(max(row, 0), len(self.users) - 1))
-        status = f"{len(self.users)} account(s)"
+        status = plural("{count} account(s)", len(self.users)).format(count=len(self.users))
         self._say(f"{status}   {self.last_change}" if self.last_change else status)
 
     @on(Removed)
     def _removed(self, message: Removed) -> None:
-        self.last_change = f"Removed {message.name}."
-        self.notify(self.last_change, title="Users")
+        self.last_change = _("Removed {name}.").format(name=message.name)
+        self.notify(self.last_change, title=_("Users"))
         self._load()
 
     def _say(self, text: str) -> None:

@@ -54,9 +54,15 @@ ensure_env() {
     fi
     local spec="." stamp="$VENV/.mm-installed"
     [ "$extras" = dev ] && spec=".[dev]" && stamp="$VENV/.mm-installed-dev"
-    local want
-    want="$(sha256sum "$MM_ROOT/pyproject.toml" | cut -d' ' -f1)"
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    # the install also compiles the message catalogs (setup.py): a changed .po or a missing .mo
+    # (a fresh checkout, `git clean -X`) means installing again
+    local want po compiled=yes
+    want="$(cat "$MM_ROOT/pyproject.toml" "$MM_ROOT"/mm_tui/locale/*/LC_MESSAGES/mm.po |
+        sha256sum | cut -d' ' -f1)"
+    for po in "$MM_ROOT"/mm_tui/locale/*/LC_MESSAGES/mm.po; do
+        [ -f "${po%.po}.mo" ] || compiled=no
+    done
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ "$compiled" = no ]; then
         say "Installing mm and its Python packages into .venv ..."
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
         (cd "$MM_ROOT" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, TabbedContent
+from textual.worker import WorkerCancelled
 
 from mm_engine.alarms import AlarmType
 from mm_engine.engine import Engine
@@ -58,10 +59,21 @@ def account(engine: Engine, name: str, role: Role, rights: Rights | None = None)
     engine.users.add(SYSTEM, name, role, PASSWORD, rights)
 
 
+async def _workers_done(pilot: Pilot[None]) -> None:
+    """Wait for the workers running now. An exclusive worker (the alarm poll, a page load) may
+    be cancelled by its successor meanwhile: that is not a failure, so wait again."""
+    for _ in range(20):
+        try:
+            await pilot.app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            continue
+
+
 async def settle(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await _workers_done(pilot)
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await _workers_done(pilot)
     await pilot.pause()
 
 

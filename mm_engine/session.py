@@ -634,6 +634,12 @@ class Session:
         self.require(Operation.DVD_VIEW, op="dvd status")
         return self.engine.dvd.status(connector)
 
+    def dvd_glance(self, connector: str | None = None) -> dict[str, Any]:
+        """Without touching the drive: a key that changes when :meth:`dvd_status` may, and
+        whether an archive run is writing to the disc now (for a console that polls)."""
+        self.require(Operation.DVD_VIEW, op="dvd status")
+        return self.engine.dvd.glance(connector)
+
     def dvd_discs(self) -> list[dict[str, Any]]:
         """The disc catalogue: every disc written, where it is and what is on it."""
         self.require(Operation.DVD_VIEW, op="dvd discs")

@@ -308,6 +308,11 @@ OPERATIONS: dict[str, tuple[Op, set[str], AuditAction | None]] = {
         AuditAction.CONFIGURATION,
     ),
     "dvd discs": (lambda s, w: s.dvd_discs(), STAFF, AuditAction.CONFIGURATION),
+    "dvd glance": (
+        lambda s, w: s.dvd_glance(dvd_connector(w)),
+        STAFF,
+        AuditAction.CONFIGURATION,
+    ),
     "dvd find": (
         lambda s, w: s.dvd_find(w.recs["foreign"].id),
         STAFF,
@@ -411,7 +416,7 @@ def test_the_matrix_covers_every_session_operation() -> None:
     }
     # Google sign-in needs the Drive double: tests/test_gdrive_authorize.py checks who may
     covered |= {"connectors_sign_in", "connectors_authorize"}  # fmt: skip
-    covered |= {"dvd_status", "dvd_discs", "dvd_find", "dvd_eject", "dvd_blank"}
+    covered |= {"dvd_status", "dvd_discs", "dvd_find", "dvd_eject", "dvd_blank", "dvd_glance"}
     assert public - helpers <= covered, public - helpers - covered
 
 

@@ -52,7 +52,7 @@ from mm_engine.dvd.drives import (
     UdevEventSource,
     list_drives,
 )
-from mm_engine.dvd.xorriso import BLOCK, DiscFull, MediaInfo, MediaState, XorrisoError
+from mm_engine.dvd.xorriso import BLOCK, DiscFull, MediaInfo, MediaState, Xorriso, XorrisoError
 from mm_engine.errors import InvalidInput, NotFound, Refused
 from mm_engine.search import COLUMNS
 from mm_engine.storage.base import Accessibility
@@ -68,6 +68,7 @@ SESSION_OVERHEAD = 640 * 1024  # a session's volume descriptors, padding, marker
 PER_FILE_OVERHEAD = 768  # per new file: its tree records (ISO, Joliet) and manifest entry
 PER_DISC_FILE = 512  # per file already on the disc: its records in the new merged tree
 RATE_DAYS = 14  # the recording rate for "days until full" is taken over this many days
+UNSEEN_SECONDS = 30  # without udev, a drive's status key changes this often (look again)
 BATCH = 500
 
 
@@ -81,6 +82,29 @@ def _blocks(size: int) -> int:
 
 def image_drive(drive: str) -> bool:
     return drive.startswith("stdio:")
+
+
+def _drive_seen(drive: str) -> object:
+    """What can be told about a drive and its disc without running xorriso on it: an image
+    file's identity, or udev's description of the medium (kept up to date by udev itself).
+    Without udev the answer changes every UNSEEN_SECONDS, so whoever polls looks again."""
+    if image_drive(drive):
+        image = Path(drive[len("stdio:") :])
+        try:
+            st = image.stat()
+        except OSError:
+            return ["no image", image.parent.is_dir()]
+        return ["image", st.st_ino, st.st_size, st.st_mtime_ns]
+    if not Path(drive).exists():
+        return ["no drive"]
+    try:
+        import pyudev
+
+        device = pyudev.Devices.from_device_file(pyudev.Context(), drive)
+        props = dict(device.properties)
+    except Exception:  # no udev here (or it does not know the node): look again soon
+        return ["unseen", int(time.time() // UNSEEN_SECONDS)]
+    return sorted((k, v) for k, v in props.items() if k.startswith(("ID_CDROM_MEDIA", "ID_FS")))
 
 
 class _Stop(Exception):
@@ -701,24 +725,39 @@ class DvdArchive:
         media = state.media
         disc = self._catalogued(store, state)
         full = (disc is not None and disc.full) or media.state is MediaState.CLOSED
+        usable = media.dvd_plus_rw or media.image_file
+        ours = state.kind is DiscKind.OURS
         out["disc"] = {
             "kind": str(state.kind),
             "volume_id": state.volume_id,
             "media_type": media.media_type,
+            "dvd_plus_rw": usable,
             "full": full,
             "sessions": len(media.sessions),
             "used_bytes": media.used_bytes,
             "free_bytes": 0 if full else media.free_bytes,
             "capacity_bytes": media.capacity_bytes,
             "recordings": disc.recordings if disc is not None else 0,
+            "bytes": disc.bytes if disc is not None else 0,
+            "first_call": disc.first_call if disc is not None else None,
+            "last_call": disc.last_call if disc is not None else None,
+            # blanking: what :meth:`blank` must be confirmed with, and how many recordings
+            # have no copy but this disc (then it refuses)
+            "blank_token": Xorriso.blank_token(media) if ours else None,
+            "only_copies": len(self.discs.only_here(disc.id, 1 << 30)) if disc is not None else 0,
         }
         if state.kind is DiscKind.ABSENT:
             out["problem"] = f"There is no disc in {store.drive}."
         elif state.kind is DiscKind.FOREIGN:
             out["problem"] = f"{state.reason[0].upper()}{state.reason[1:]}: mm will not write it."
+        elif not usable:
+            out["problem"] = (
+                f"The disc in {store.drive} is a {media.media_type or 'disc of unknown type'},"
+                " not a DVD+RW: insert a DVD+RW."
+            )
         elif full:
             out["problem"] = f"Disc {state.volume_id} is full: insert a blank DVD+RW."
-        if state.kind in (DiscKind.BLANK, DiscKind.OURS) and not full:
+        if state.kind in (DiscKind.BLANK, DiscKind.OURS) and usable and not full:
             room = max(0, media.free_bytes - pending_bytes)
             out["days_until_full"] = round(room / rate, 1) if rate > 0 else None
         elif full:
@@ -741,6 +780,34 @@ class DvdArchive:
         )
         return (int(row[0]) if row is not None else 0) / RATE_DAYS
 
+    def glance(self, name: str | None = None) -> dict[str, Any]:
+        """What can be told without touching the drive, for a front end that polls every few
+        seconds: ``key`` changes whenever :meth:`status` may say something new (the image file
+        or udev's view of the disc, the disc catalogue, the connector's counts, new
+        recordings), and ``writing`` says an archive run is writing to the disc now, when the
+        status is best not asked (it would run xorriso on the drive being written)."""
+        info = self.connector(name)
+        drive = info.settings.get("drive", "")
+        discs = self.db.query_one(
+            "SELECT COUNT(*), MAX(updated_at), TOTAL(recordings), TOTAL(used_bytes),"
+            " GROUP_CONCAT(state) FROM dvd_discs WHERE connector_id = ?",
+            (info.id,),
+        )
+        newest = self.db.query_one("SELECT MAX(id), COUNT(*) FROM recordings")
+        seen = [
+            [info.name, info.active, info.pending, info.archived_count, info.last_archived_at],
+            sorted(info.settings.items()),
+            _drive_seen(drive),
+            list(discs) if discs is not None else None,
+            list(newest) if newest is not None else None,
+        ]
+        writing = self._burning(info)
+        return {
+            "connector": info.name,
+            "writing": writing,
+            "key": json.dumps([seen, writing], default=str),
+        }
+
     def discs_list(self) -> list[DiscInfo]:
         return self.discs.list()
 
@@ -758,14 +825,18 @@ class DvdArchive:
             "discs": [d.to_dict() for d in self.discs.holding(rec.id)],
         }
 
-    def _refuse_while_burning(self, info: ConnectorInfo, what: str) -> None:
+    def _burning(self, info: ConnectorInfo) -> bool:
+        """Whether an archive run (of any process) is writing to the connector now."""
         row = self.db.query_one(
             "SELECT status, params, owner_pid FROM jobs WHERE kind = ? ORDER BY id LIMIT 1",
             (ARCHIVE_JOB,),
         )
         if row is None or row["status"] != "running" or not pid_alive(row["owner_pid"]):
-            return
-        if json.loads(row["params"]).get("connector", "").lower() == info.name.lower():
+            return False
+        return bool(json.loads(row["params"]).get("connector", "").lower() == info.name.lower())
+
+    def _refuse_while_burning(self, info: ConnectorInfo, what: str) -> None:
+        if self._burning(info):
             raise Refused(
                 f"Not {what}: an archive run is writing to {info.name} now.",
                 "Wait until `mm archive status` shows it has finished.",

@@ -3,7 +3,8 @@
 The list has the seed's columns (name, type, active, accessible, pending files, last successful
 archive); below it, the selected connector's last test in a sentence. Administrators add, change,
 test, activate and delete connectors, sign a Google Drive connector in again, and start an
-archive run; standard users see the same list read-only (F11).
+archive run; standard users see the same list read-only (F11). A DVD connector's drive and
+disc show in the strip under the list (:mod:`mm_tui.widgets.dvd_strip`), with its keys.
 
 "Archive now" runs the engine's archive job in a thread of this console, with a progress bar.
 The engine has no way to hand a run to a separately running service, and needs none: one lease
@@ -36,6 +37,8 @@ from mm_tui.dialogs.connector_edit import ConnectorEditDialog
 from mm_tui.dialogs.device_flow import DeviceFlowDialog
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.job_progress import beside_service, run_job
+from mm_tui.widgets.dvd_strip import ACTIONS as DVD_ACTIONS
+from mm_tui.widgets.dvd_strip import DvdStrip
 from mm_tui.widgets.forms import report_failure
 
 COLUMNS = ("name", "type", "active", "accessible", "pending", "last archive")
@@ -125,6 +128,18 @@ class ConnectorsPanel(Vertical):
             tooltip="Sign the Google Drive connector in to a Google account again",
             id="connectors.authorize",
         ),
+        # a DVD connector's drive (the strip under the list; F16)
+        Binding("j", "dvd_eject", "Eject", tooltip="Open the DVD drive", id="connectors.dvd_eject"),
+        Binding(
+            "b",
+            "dvd_blank",
+            "Blank",
+            tooltip="Erase the disc of ours in the drive for reuse (asks)",
+            id="connectors.dvd_blank",
+        ),
+        Binding(
+            "d", "dvd_discs", "Discs", tooltip="The DVD disc catalogue", id="connectors.dvd_discs"
+        ),
         Binding("r", "reload", "Refresh", show=False, id="connectors.refresh"),
     ]
 
@@ -187,6 +202,7 @@ class ConnectorsPanel(Vertical):
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="connectors-detail", markup=False)
+        yield DvdStrip(self.session, id="connectors-dvd")
         with Horizontal(id="connectors-progress"):
             yield Static("", id="connectors-progress-text", markup=False)
             yield ProgressBar(id="connectors-progress-bar", show_eta=True)
@@ -205,8 +221,17 @@ class ConnectorsPanel(Vertical):
         return self.connectors[row] if 0 <= row < len(self.connectors) else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        chosen = self.selected() if action in (*DVD_ACTIONS, "activate", "authorize") else None
+        if action in DVD_ACTIONS:  # the selected DVD connector's; eject and blank: the active's
+            if chosen is None or chosen.kind != "dvd":
+                return False
+            if action != "dvd_discs" and not chosen.active:
+                return False  # so that every key fits the footer at 80 columns
+            return self.query_one(DvdStrip).check(action)
         if action in MANAGE and self.read_only:
             return False
+        if action == "activate" and chosen is not None and chosen.active:
+            return False  # nothing to do; and the footer needs the room at 80 columns
         if action == "view":
             return bool(self.read_only)
         if action == "archive":
@@ -214,7 +239,6 @@ class ConnectorsPanel(Vertical):
                 return False
             return None if self.archiving or self.watching_other_run else True
         if action == "authorize":
-            chosen = self.selected()
             return chosen is not None and chosen.kind == "gdrive"
         return True
 
@@ -233,6 +257,16 @@ class ConnectorsPanel(Vertical):
     # -- what the person asks for --------------------------------------------------------------
     def action_reload(self) -> None:
         self._load()
+        self.query_one(DvdStrip).reload()
+
+    def action_dvd_eject(self) -> None:
+        self.query_one(DvdStrip).eject()
+
+    def action_dvd_blank(self) -> None:
+        self.query_one(DvdStrip).blank()
+
+    def action_dvd_discs(self) -> None:
+        self.query_one(DvdStrip).discs()
 
     def _auto_reload(self) -> None:
         """Pending counts and the last archive change as the service archives."""
@@ -439,6 +473,9 @@ class ConnectorsPanel(Vertical):
         if chosen is not None and chosen.encrypt:
             text += " Encrypts recordings."
         self.query_one("#connectors-detail", Static).update(text)
+        dvd = chosen if chosen is not None and chosen.kind == "dvd" else None
+        dvd = dvd or next((c for c in self.connectors if c.active and c.kind == "dvd"), None)
+        self.query_one(DvdStrip).follow(dvd.name if dvd is not None else None)
 
     def detail(self) -> str:
         return str(self.query_one("#connectors-detail", Static).render())
@@ -454,6 +491,10 @@ class ConnectorsPanel(Vertical):
             markup=False,
         )
         self._load(select=result.name)
+
+    @on(DvdStrip.Done)
+    def _dvd_done(self, message: DvdStrip.Done) -> None:
+        self.post_message(self.Changed(message.text, message.connector))
 
     @on(Changed)
     def _changed(self, message: Changed) -> None:

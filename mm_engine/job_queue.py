@@ -24,7 +24,8 @@ is audited as that user, exactly as the direct call would be.
 
 Cancelling sets a request in the row; the runner checks it between items (every progress
 callback) and stops there. The other row kinds of the table (the archive lease, a storage
-migration's resume point, a Contact Recorder migration) are not jobs of this queue.
+migration's resume point, a Contact Recorder migration's own run record, which a
+``contact_recorder_migration`` job makes too) are not jobs of this queue.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mm_engine.archiving import pid_alive
 from mm_engine.db import Database
@@ -47,6 +48,9 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.principal import SYSTEM, Principal
 from mm_engine.session import AUDIT_ACTION, Operation, Session
+
+if TYPE_CHECKING:
+    from mm_engine.contact_recorder.importer import MigrationProgress
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,20 @@ def _catalogue_rebuild(
     return report.to_dict()
 
 
+def _contact_recorder_migration(
+    session: Session, args: Mapping[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """The migration reports its phase and counts; the row keeps records done of total."""
+
+    def report(p: MigrationProgress) -> None:
+        progress(p.done, p.total)
+
+    summary = session.migrate_contact_recorder(
+        str(args["source"]), args.get("connectors_file") or None, report
+    )
+    return summary.to_dict()
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str
@@ -179,6 +197,14 @@ KINDS: dict[str, JobKind] = {
             Operation.CATALOGUE_REBUILD,
             _catalogue_rebuild,
             optional=frozenset({"source", "path", "merge"}),
+        ),
+        JobKind(
+            "contact_recorder_migration",
+            "Contact Recorder migration",
+            Operation.MIGRATE,
+            _contact_recorder_migration,
+            frozenset({"source"}),
+            frozenset({"connectors_file"}),
         ),
     )
 }

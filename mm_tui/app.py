@@ -8,8 +8,9 @@ Worker.StateChanged does not bubble), so panels call ``forms.report_failure`` fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -20,17 +21,28 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
+from mm_engine.errors import EngineBusy
+from mm_engine.lock import EngineLock
 from mm_engine.principal import Principal
 from mm_engine.session import Operation, Session, allowed
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.help import HelpDialog
+from mm_tui.dialogs.job_progress import JobDialog
+from mm_tui.keymap import Keymap, keymap
 from mm_tui.screens.first_run import FirstRunScreen
 from mm_tui.screens.login import LoginScreen
 from mm_tui.screens.main import MainScreen
 from mm_tui.widgets.alarms_table import AlarmsPanel
+from mm_tui.widgets.configuration_form import ConfigurationForm
 from mm_tui.widgets.recordings_table import RECORDING_COMMANDS, offered
 
+if TYPE_CHECKING:
+    from mm_engine.service import Service
+
 log = logging.getLogger(__name__)
+
+# what runs on the data directory while the engine is closed: (its root, progress) -> result
+EngineChange = Callable[[Path, Callable[[int, int], None]], Any]
 
 # alarm severity (F35) -> toast severity
 TOAST_SEVERITY: dict[str, SeverityLevel] = {
@@ -48,16 +60,21 @@ class MMApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
-    def __init__(self, engine: Engine, status: str) -> None:
+    def __init__(self, engine: Engine, status: str, *, service: Service | None = None) -> None:
+        """``service``: the engine role this console runs itself (embedded), if any."""
         super().__init__()
         self.engine = engine
         self.status = status
+        self.service = service
+        self._opened: Engine | None = None  # opened here after a restart: closed here too
         self.session: Session | None = None
         self.alarm_poll_seconds = 3.0
         self._alarm_timer: Timer | None = None
         self._alarms_seen = 0
+        self._keys_read: str | None = None  # console_keys as last applied
 
     def on_mount(self) -> None:
+        self.apply_console_keys()
         if self.engine.users.count() == 0:
             self.push_screen(FirstRunScreen(self.engine, self.status), self._logged_in)
         else:
@@ -70,8 +87,30 @@ class MMApp(App[None]):
         if principal is None:
             return
         self.session = Session(self.engine, principal)
+        self.apply_console_keys()  # changed meanwhile, from the command line or another console
         self.push_screen(MainScreen(self.session, self.status))
         self._watch_alarms(self.session)
+
+    # -- remapped keys (console_keys) -----------------------------------------------------------
+    def apply_console_keys(self) -> None:
+        """The keymap of the ``console_keys`` setting; what it names wrongly is said once."""
+        try:
+            text = str(self.engine.config.get("console_keys"))
+        except ValueError as exc:  # stored by hand, bypassing `mm config set`
+            text, wanted = str(exc), Keymap({}, error=str(exc))
+        else:
+            wanted = keymap(text)
+        if text == self._keys_read:
+            return
+        self._keys_read = text
+        self.set_keymap(wanted.keys)
+        if wanted.problems():
+            self.notify(wanted.problems(), title="Keys", severity="warning", timeout=20)
+
+    @on(ConfigurationForm.Saved)
+    def _settings_saved(self, message: ConfigurationForm.Saved) -> None:
+        if "console_keys" in message.saved:
+            self.apply_console_keys()
 
     # -- alarm toasts --------------------------------------------------------------------------
     def _watch_alarms(self, session: Session) -> None:
@@ -131,6 +170,64 @@ class MMApp(App[None]):
     @work(thread=True, exit_on_error=False)
     def _logout(self, session: Session) -> None:
         session.logout()
+
+    # -- closing and reopening the engine (a restore from the console) -------------------------
+    def restart_engine(
+        self, title: str, change: EngineChange, describe: Callable[[Any], str]
+    ) -> None:
+        """Log out, close the engine (stopping this console's service first), run ``change`` on
+        the data directory with nothing open on it, and open the engine again whatever
+        happened. A progress dialog shows it; closing it shows the login screen, since the
+        users may have changed."""
+        session = self.session
+        self._stop_watching_alarms()
+        self.session = None
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+        def job(progress: Callable[[int, int], None]) -> Any:
+            if session is not None:
+                session.logout()  # audited in the database being replaced
+            return self._with_engine_closed(change, progress)
+
+        self.push_screen(JobDialog(title, job, describe), lambda _result: self._show_login())
+
+    def _with_engine_closed(
+        self, change: EngineChange, progress: Callable[[int, int], None]
+    ) -> Any:
+        """In a worker thread: nothing of this console may touch the engine meanwhile."""
+        old, service = self.engine, self.service
+        root = old.data_dir.root
+        if service is not None:
+            service.stop()  # releases the engine lock
+            self.service = None
+        old.close()
+        try:
+            return change(root, progress)
+        finally:
+            self.engine = self._opened = Engine(root)
+            if service is not None:
+                self._start_service()
+
+    def _start_service(self) -> None:
+        from mm_engine.service import Service  # the scheduler and watchers: embedded only
+
+        service = Service(self.engine)
+        try:
+            service.start()
+        except EngineBusy:  # another process took the engine role meanwhile
+            pid = EngineLock(self.engine.data_dir.lock).holder()
+            self.status = f"service running (pid {pid})" if pid else "service running"
+        else:
+            self.service = service
+
+    def on_unmount(self) -> None:
+        """What :meth:`restart_engine` opened is closed here; the original is its opener's."""
+        if self._opened is not None:
+            if self.service is not None:
+                self.service.stop()
+                self.service = None
+            self._opened.close()
 
     async def action_quit(self) -> None:
         self._stop_watching_alarms()

@@ -41,7 +41,7 @@ def run_console() -> int:
         from mm_tui.app import MMApp  # Textual loads only for the console
 
         try:
-            MMApp(engine, status).run()
+            MMApp(engine, status, service=service).run()
         finally:
             if service is not None:
                 service.stop()

@@ -46,6 +46,8 @@ POST_EVERY_S = 0.2
 WATCH_EVERY_S = 0.5
 Job = Callable[[Callable[[int, int], None]], Any]
 Describe = Callable[[Any], str]
+Counts = Callable[[int, int, str], str]
+"""The counts line from (done, total, time left), for a job that knows more than done/total."""
 
 
 class JobDialog(ModalScreen[Any]):
@@ -81,11 +83,14 @@ class JobDialog(ModalScreen[Any]):
         *,
         cancellable: bool = False,
         session: Session | None = None,
+        counts: Counts | None = None,
     ) -> None:
         """``describe`` turns the job's result into the closing summary. ``cancellable``: escape
         asks whether to cancel, and the job stops at its next progress call (``session``: who
-        is cancelling, for the summary)."""
+        is cancelling, for the summary). ``counts`` words the counts line instead of
+        "done of total · time left"."""
         super().__init__()
+        self.counts = counts
         self.session = session
         self.title_text = title
         self.job = job
@@ -144,7 +149,9 @@ class JobDialog(ModalScreen[Any]):
         bar.update(total=max(total, 1), progress=done)
         left = time_left(elapsed, done, total)
         self.query_one("#job-counts", Static).update(
-            _("{done:,} of {total:,} · {left} left").format(done=done, total=total, left=left)
+            self.counts(done, total, left)
+            if self.counts is not None
+            else _("{done:,} of {total:,} · {left} left").format(done=done, total=total, left=left)
         )
 
     def _say(self, text: str) -> None:

@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from mm_engine.domain import Recording
 from mm_engine.download import Download
@@ -18,6 +18,7 @@ from mm_tui.widgets.alarms_table import AlarmsPanel
 from mm_tui.widgets.audit_panel import AuditPanel
 from mm_tui.widgets.configuration_form import ConfigurationForm
 from mm_tui.widgets.connectors_panel import ConnectorsPanel
+from mm_tui.widgets.migration_panel import MigrationPanel
 from mm_tui.widgets.player import PlayerPanel
 from mm_tui.widgets.recordings_table import RecordingsPanel, RecordingsTable, SelectionDownload
 from mm_tui.widgets.users_panel import UsersPanel
@@ -31,10 +32,6 @@ TABS: dict[str, tuple[str, Operation]] = {
     "migration": ("Migration", Operation.CONFIG_VIEW),
     "configuration": ("Configuration", Operation.CONFIG_VIEW),
     "users": ("Users", Operation.USERS_MANAGE),
-}
-
-COMING = {
-    "migration": "Contact Recorder migration arrives with the migration issue.",
 }
 
 
@@ -77,8 +74,8 @@ class MainScreen(Screen[None]):
             yield ConfigurationForm(self.session, id="configuration-form")
         elif tab == "users":
             yield UsersPanel(self.session, id="users-panel")
-        else:
-            yield Static(COMING[tab], classes="coming")
+        elif tab == "migration":
+            yield MigrationPanel(self.session, id="migration-panel")
 
     def on_mount(self) -> None:
         p = self.session.principal

@@ -24,8 +24,18 @@ from mm_engine.config import SETTINGS
 from mm_engine.errors import InvalidSetting, MMError
 from mm_engine.primary_storage import HOSTED_KINDS
 from mm_engine.session import Operation, Session, allowed, refusal_reason
+from mm_tui.dialogs.backup import BackupDialog, BackupRequest, start_backup
+from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.job_progress import run_job
+from mm_tui.dialogs.rebuild import RebuildDialog, start_rebuild
+from mm_tui.dialogs.restore import (
+    EngineHost,
+    RestoreDialog,
+    RestoreRequest,
+    restore_refusal,
+    start_restore,
+)
 from mm_tui.dialogs.storage_migrate import StorageMigrateDialog
 from mm_tui.widgets.forms import Form, FormField, report_failure
 
@@ -58,6 +68,9 @@ class ConfigurationForm(Vertical):
         Binding("ctrl+s", "save", "Save", id="configuration.save"),
         Binding("ctrl+r", "revert", "Revert", id="configuration.revert"),
         Binding("ctrl+o", "migrate", "Migrate storage", id="configuration.migrate"),
+        Binding("ctrl+b", "backup", "Back up", id="configuration.backup"),
+        Binding("ctrl+t", "restore", "Restore", id="configuration.restore"),
+        Binding("ctrl+g", "rebuild", "Rebuild catalogue", id="configuration.rebuild"),
     ]
 
     @dataclass
@@ -111,6 +124,10 @@ class ConfigurationForm(Vertical):
             return not self.read_only
         if action == "migrate":
             return allowed(self.session.principal, Operation.STORAGE_MOVE)
+        if action in ("backup", "restore"):
+            return allowed(self.session.principal, Operation.BACKUP)
+        if action == "rebuild":
+            return allowed(self.session.principal, Operation.CATALOGUE_REBUILD)
         return True
 
     # -- what the person asks for --------------------------------------------------------------
@@ -147,6 +164,49 @@ class ConfigurationForm(Vertical):
 
     def _reload_after(self, _result: Any) -> None:
         self._load()
+
+    def action_backup(self) -> None:
+        """F4: database, configuration and keys into one password-protected file."""
+
+        def chosen(request: BackupRequest | None) -> None:
+            if request is not None:
+                start_backup(self.app, self.session, request)
+
+        self.app.push_screen(BackupDialog(), chosen)
+
+    def action_restore(self) -> None:
+        """F4: a backup onto this data directory. The console closes its engine, restores,
+        opens it again and shows the login screen (refused beside a running service)."""
+        host = self.app
+
+        def confirmed(request: RestoreRequest, yes: bool | None) -> None:
+            if yes and isinstance(host, EngineHost):
+                start_restore(host, self.session, request)
+
+        def chosen(request: RestoreRequest | None) -> None:
+            if request is None:
+                return
+            question = (
+                f"Restore {request.path}? You are logged out, the current database and keys "
+                "are moved aside, and the backup's take their place."
+            )
+            self.app.push_screen(
+                ConfirmDialog("Restore the backup?", question, "Restore"),
+                lambda yes: confirmed(request, yes),
+            )
+
+        self.app.push_screen(RestoreDialog(self.session, restore_refusal(host)), chosen)
+
+    def action_rebuild(self) -> None:
+        """Re-create catalogue rows from the stored recordings (the way back from a lost
+        database), from the call storage, a connector or a folder."""
+        connectors = [c.name for c in self.session.connectors_list()]
+
+        def chosen(params: dict[str, Any] | None) -> None:
+            if params is not None:
+                start_rebuild(self.app, self.session, params)
+
+        self.app.push_screen(RebuildDialog(connectors), chosen)
 
     @on(Form.Cancelled, "#configuration")
     def _cancelled(self) -> None:

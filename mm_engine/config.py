@@ -118,6 +118,44 @@ def _storage_type(value: str) -> str:
     return "local" if value.lower() == "local" else value
 
 
+MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+BINDING_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+KEY_NAME = re.compile(r"^([a-z][a-z0-9_]*|[^\s,;=+])$")  # a name, or one character
+
+
+def key_bindings(value: str) -> dict[str, tuple[str, ...]]:
+    """``console_keys`` read as binding id -> keys. Only the shape is checked here: which ids
+    and key names exist is the console's to say (it owns the bindings)."""
+    bindings: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in value.split(";")):
+        if not entry:
+            continue
+        binding_id, equals, keys_text = (part.strip() for part in entry.partition("="))
+        if not equals or not BINDING_ID.match(binding_id):
+            raise ValueError(
+                f"'{entry}' is not binding.id=key[,key] "
+                "(e.g. recordings.delete=ctrl+d; separate several with ';')"
+            )
+        if binding_id in bindings:
+            raise ValueError(f"{binding_id} is given twice; give it once, with all its keys")
+        keys = tuple(k.strip() for k in keys_text.split(","))
+        for key in keys:
+            *modifiers, name = key.split("+") if key != "+" else [key]
+            odd = [m for m in modifiers if m not in MODIFIERS]
+            if not key or odd or not KEY_NAME.match(name):
+                raise ValueError(
+                    f"'{key}' (for {binding_id}) is not a key: write a key such as ctrl+d, f2, "
+                    "slash or x (modifiers ctrl+, shift+, alt+; the characters , ; = + are "
+                    "written comma, semicolon, equals_sign, plus)"
+                )
+        bindings[binding_id] = keys
+    return bindings
+
+
+def _console_keys(value: str) -> str:
+    return ";".join(f"{i}={','.join(keys)}" for i, keys in key_bindings(value).items())
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -205,6 +243,12 @@ SETTINGS: dict[str, Setting] = {
             "Prune the oldest recordings before free space on the call storage falls below",
             _float_min(0.0),
             _const("2"),
+        ),
+        Setting(
+            "console_keys",
+            "Console keys to change: binding.id=key[,key] separated by ';' (ids: ? in the console)",
+            _console_keys,
+            _const(""),
         ),
     ]
 }

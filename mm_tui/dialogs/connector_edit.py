@@ -34,6 +34,7 @@ from mm_engine.errors import InvalidInput, InvalidSetting
 from mm_engine.session import Session
 from mm_engine.storage.fields import Field, validate
 from mm_tui.dialogs.device_flow import DeviceFlowDialog
+from mm_tui.i18n import N_, _
 from mm_tui.widgets.forms import NO, YES, FieldKind, Form, FormField, report_failure
 
 FORM_ID = "connector-form"
@@ -43,11 +44,11 @@ DEFAULT_KIND = "smb"
 GDRIVE = "gdrive"
 TOKEN = "refresh_token"  # the Google Drive authorization, filled by signing in
 SIGN_IN_FIELDS = ("client_id", "client_secret", "token_url")
-ENCRYPT_WARNING = (
+ENCRYPT_WARNING = N_(
     "⚠ Once saved with encryption on, it can never be switched off for this connector. "
     "Back up the data directory's keys folder: the copies cannot be read without it."
 )
-ENCRYPT_ON = "On. Encryption cannot be switched off once on."
+ENCRYPT_ON = N_("On. Encryption cannot be switched off once on.")
 
 
 def form_name(key: str) -> str:
@@ -62,10 +63,10 @@ def field_message(exc: InvalidSetting) -> str:
 
 def _placeholder(f: Field) -> str:
     if f.multiline:
-        return "path of the file (read when saving), or its text on one line"
+        return _("path of the file (read when saving), or its text on one line")
     if f.default:
         return f.default
-    return "required" if f.required else "optional"
+    return _("required") if f.required else _("optional")
 
 
 def setting_field(kind: str, f: Field, info: ConnectorInfo | None) -> FormField:
@@ -78,15 +79,15 @@ def setting_field(kind: str, f: Field, info: ConnectorInfo | None) -> FormField:
         choices = tuple((c, c) for c in f.choices)
         return FormField(name, f.label, value, "choice", help=" ".join(notes), choices=choices)
     if (kind, f.name) == (GDRIVE, TOKEN):
-        shown = "authorized; ctrl+g signs in again" if saved else "not authorized yet"
+        shown = _("authorized; ctrl+g signs in again") if saved else _("not authorized yet")
         return FormField(
-            name, f.label, "", placeholder=shown, help="Sign in with Google (ctrl+g) fills it."
+            name, f.label, "", placeholder=shown, help=_("Sign in with Google (ctrl+g) fills it.")
         )
     value = ""
     placeholder = _placeholder(f)
     if f.secret and info is not None:
-        placeholder = "•••• kept; type to replace" if saved else "not set"
-        notes.append("Left empty, the saved value is kept.")
+        placeholder = _("•••• kept; type to replace") if saved else _("not set")
+        notes.append(_("Left empty, the saved value is kept."))
     elif not f.secret and not f.multiline:
         # a required field's default is filled in; an optional one's only shows as a hint
         value = saved if info is not None else (f.default if f.required else "")
@@ -100,9 +101,9 @@ def form_fields(
     fields = [
         FormField(
             "name",
-            "Name",
+            _("Name"),
             info.name if info is not None else "",
-            placeholder="e.g. NAS archive",
+            placeholder=_("e.g. NAS archive"),
             help="" if info is not None else NAME_RULE[:1].upper() + NAME_RULE[1:] + ".",
             max_length=64,
         )
@@ -112,11 +113,11 @@ def form_fields(
     fields.append(
         FormField(
             "encrypt",
-            "Encrypt",
+            _("Encrypt"),
             YES if encrypting else NO,
             "check",
-            "Encrypt recordings",
-            help="" if read_only else ENCRYPT_ON if encrypting else ENCRYPT_WARNING,
+            _("Encrypt recordings"),
+            help="" if read_only else _(ENCRYPT_ON) if encrypting else _(ENCRYPT_WARNING),
         )
     )
     return fields
@@ -125,10 +126,10 @@ def form_fields(
 class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
     CSS_PATH = "connector_edit.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", id="connector_edit.save"),
-        Binding("ctrl+t", "test", "Test connection", id="connector_edit.test"),
-        Binding("ctrl+g", "sign_in", "Sign in with Google", id="connector_edit.sign_in"),
-        Binding("escape", "cancel", "Close", id="connector_edit.cancel"),
+        Binding("ctrl+s", "save", _("Save"), id="connector_edit.save"),
+        Binding("ctrl+t", "test", _("Test connection"), id="connector_edit.test"),
+        Binding("ctrl+g", "sign_in", _("Sign in with Google"), id="connector_edit.sign_in"),
+        Binding("escape", "cancel", _("Close"), id="connector_edit.cancel"),
     ]
 
     @dataclass
@@ -175,8 +176,8 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
         return Form(
             form_fields(self.kind_info, self.info, bool(self.read_only)),
             id=FORM_ID,
-            submit="Save (ctrl+s)",
-            cancel="Close (esc)" if self.read_only else "Cancel (esc)",
+            submit=_("Save (ctrl+s)"),
+            cancel=_("Close (esc)") if self.read_only else _("Cancel (esc)"),
             read_only=self.read_only,
             scroll=True,
             label_width=LABEL_WIDTH,
@@ -184,13 +185,19 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
 
     def compose(self) -> ComposeResult:
         if self.read_only:
-            title = f"Connector {self.info.name}" if self.info else "Connector"
+            title = (
+                _("Connector {name}").format(name=self.info.name) if self.info else _("Connector")
+            )
         else:
-            title = f"Change connector {self.info.name}" if self.info else "Add a connector"
+            title = (
+                _("Change connector {name}").format(name=self.info.name)
+                if self.info
+                else _("Add a connector")
+            )
         with Vertical(id="connector-edit-box"):
             yield Label(title, id="connector-edit-title")
             with Horizontal(id="connector-edit-type-row"):
-                label = Label("Type", classes="form-label")
+                label = Label(_("Type"), classes="form-label")
                 label.styles.width = LABEL_WIDTH
                 yield label
                 if self.info is None:
@@ -207,12 +214,14 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
             yield Static("", id="connector-edit-verdict", markup=False)
             if self.read_only:  # the form has no buttons then
                 with Horizontal(id="connector-edit-actions"):
-                    yield Button("Close (esc)", id="connector-edit-close", compact=True)
+                    yield Button(_("Close (esc)"), id="connector-edit-close", compact=True)
             else:
                 with Horizontal(id="connector-edit-actions"):
-                    yield Button("Test connection (ctrl+t)", id="connector-edit-test", compact=True)
                     yield Button(
-                        "Sign in with Google (ctrl+g)", id="connector-edit-sign-in", compact=True
+                        _("Test connection (ctrl+t)"), id="connector-edit-test", compact=True
+                    )
+                    yield Button(
+                        _("Sign in with Google (ctrl+g)"), id="connector-edit-sign-in", compact=True
                     )
 
     def on_mount(self) -> None:
@@ -260,7 +269,7 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
     @on(Checkbox.Changed, f"#{FORM_ID}-encrypt")
     def _encrypt_changed(self, event: Checkbox.Changed) -> None:
         on_before = self.info is not None and self.info.encrypt
-        self.form.say(ENCRYPT_WARNING if event.value and not on_before else "")
+        self.form.say(_(ENCRYPT_WARNING) if event.value and not on_before else "")
 
     # -- reading the form ----------------------------------------------------------------------
     def read_settings(self, values: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -278,7 +287,9 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
                 try:
                     text = path.read_text(encoding="utf-8")
                 except OSError as exc:
-                    problems[key] = f"Cannot read the file {path}: {exc.strerror or exc}."
+                    problems[key] = _("Cannot read the file {path}: {reason}.").format(
+                        path=path, reason=exc.strerror or exc
+                    )
                     continue
             if editing and (
                 (f.secret and not text)
@@ -289,7 +300,7 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
                 validate((f,), {f.name: text})
             except InvalidSetting as exc:
                 problems[key] = (
-                    "Not authorized yet: sign in with Google (ctrl+g) first."
+                    _("Not authorized yet: sign in with Google (ctrl+g) first.")
                     if is_token
                     else field_message(exc)
                 )
@@ -305,7 +316,9 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
         except InvalidInput as exc:
             return name, f"{exc.message} {exc.hint}".strip()
         if name.lower() in self.taken:
-            return name, f"A connector named {name!r} exists already: choose another name."
+            return name, _(
+                "A connector named {name!r} exists already: choose another name."
+            ).format(name=name)
         return name, ""
 
     # -- saving --------------------------------------------------------------------------------
@@ -328,16 +341,16 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
             problems["name"] = name_problem
         if problems:
             self.form.show_errors(problems)
-            self.form.say("Nothing was saved: correct the marked fields.")
+            self.form.say(_("Nothing was saved: correct the marked fields."))
             return
         encrypt = event.values.get("encrypt") == YES
         if self.info is not None:
             renamed = name != self.info.name
             switch_on = encrypt and not self.info.encrypt
             if not (settings or renamed or switch_on):
-                self.form.say("Nothing changed.")
+                self.form.say(_("Nothing changed."))
                 return
-        self.form.say("Saving…")
+        self.form.say(_("Saving…"))
         self._save(name, settings, encrypt)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connector-save")
@@ -373,7 +386,7 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
     @on(Invalid)
     def _invalid(self, message: Invalid) -> None:
         self.form.show_errors(message.problems)
-        self.form.say("Nothing was saved: correct the marked field.")
+        self.form.say(_("Nothing was saved: correct the marked field."))
         self._verdict("")
 
     @on(Worker.StateChanged)
@@ -391,9 +404,9 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
         settings, problems = self.read_settings(values)
         self.form.show_errors(problems)
         if problems:
-            self._verdict("Correct the marked fields, then test again.", ok=False)
+            self._verdict(_("Correct the marked fields, then test again."), ok=False)
             return
-        self._verdict("Testing the connection…")
+        self._verdict(_("Testing the connection…"))
         self._test(values.get("name", "").strip() or "(new)", settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connector-test")
@@ -441,6 +454,6 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
         self.refresh_token = token
         field = self.form.control(form_name(TOKEN))
         if isinstance(field, Input):
-            field.placeholder = "new authorization obtained; save to keep it"
+            field.placeholder = _("new authorization obtained; save to keep it")
         self.form.show_errors({})
-        self.form.say("Signed in with Google. Save to keep the authorization.")
+        self.form.say(_("Signed in with Google. Save to keep the authorization."))

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from mm_engine.domain import Recording
+from mm_tui.i18n import _
 
 DetailsChoice = Literal["play", "download"]
 
@@ -30,9 +31,9 @@ def _shown(value: Any) -> str:
 class RecordingDetails(ModalScreen[DetailsChoice | None]):
     CSS_PATH = "details.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "choose('play')", "Play", id="details.play"),
-        Binding("w", "choose('download')", "Download", id="details.download"),
-        Binding("escape,enter,q", "close", "Close", id="details.close"),
+        Binding("space", "choose('play')", _("Play"), id="details.play"),
+        Binding("w", "choose('download')", _("Download"), id="details.download"),
+        Binding("escape,enter,q", "close", _("Close"), id="details.close"),
     ]
 
     def __init__(
@@ -48,14 +49,14 @@ class RecordingDetails(ModalScreen[DetailsChoice | None]):
         lines = [f"{key.ljust(width)}  {_shown(value)}" for key, value in fields.items()]
         keys = [
             text
-            for choice, text in (("play", "space plays it"), ("download", "w downloads it"))
+            for choice, text in (("play", _("space plays it")), ("download", _("w downloads it")))
             if self._may[choice]
         ]
         with Vertical(id="details-box"):
-            yield Label(f"Recording {self._recording.id}", id="details-title")
+            yield Label(_("Recording {id}").format(id=self._recording.id), id="details-title")
             with VerticalScroll():
                 yield Static("\n".join(lines), id="details-fields", markup=False)
-            yield Static(" · ".join([*keys, "esc closes"]), id="details-note")
+            yield Static(" · ".join([*keys, _("esc closes")]), id="details-note")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "choose":

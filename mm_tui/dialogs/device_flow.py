@@ -24,15 +24,16 @@ from textual.worker import Worker
 from mm_engine.connectors import DriveSignIn, SignInCancelled
 from mm_engine.errors import MMError
 from mm_engine.session import Session
+from mm_tui.i18n import _, ngettext
 from mm_tui.widgets.forms import report_failure
 
 
 class DeviceFlowDialog(ModalScreen[str | None]):
     CSS_PATH = "device_flow.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "check_now", "Check now", id="device_flow.check_now"),
-        Binding("r", "retry", "Try again", id="device_flow.retry"),
-        Binding("escape", "cancel", "Cancel", id="device_flow.cancel"),
+        Binding("c", "check_now", _("Check now"), id="device_flow.check_now"),
+        Binding("r", "retry", _("Try again"), id="device_flow.retry"),
+        Binding("escape", "cancel", _("Cancel"), id="device_flow.cancel"),
     ]
 
     @dataclass
@@ -63,17 +64,17 @@ class DeviceFlowDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="device-flow-box"):
-            yield Label("Sign in with Google", id="device-flow-title")
-            yield Static("Asking Google for a sign-in code…", id="device-flow-steps")
+            yield Label(_("Sign in with Google"), id="device-flow-title")
+            yield Static(_("Asking Google for a sign-in code…"), id="device-flow-steps")
             yield Static("", id="device-flow-url", markup=False)
             yield Static("", id="device-flow-code", markup=False)
             yield Static("", id="device-flow-status", markup=False)
             with Horizontal(id="device-flow-buttons"):
                 yield Button(
-                    "Check now (c)", variant="primary", id="device-flow-check", compact=True
+                    _("Check now (c)"), variant="primary", id="device-flow-check", compact=True
                 )
-                yield Button("Try again (r)", id="device-flow-retry", compact=True)
-                yield Button("Cancel (esc)", id="device-flow-cancel", compact=True)
+                yield Button(_("Try again (r)"), id="device-flow-retry", compact=True)
+                yield Button(_("Cancel (esc)"), id="device-flow-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#device-flow-check").display = False
@@ -97,7 +98,7 @@ class DeviceFlowDialog(ModalScreen[str | None]):
     @on(Button.Pressed, "#device-flow-check")
     def action_check_now(self) -> None:
         if self.flow is not None and not self.failed:
-            self._status("Asking Google now…")
+            self._status(_("Asking Google now…"))
             self.flow.check_now()
 
     @on(Button.Pressed, "#device-flow-retry")
@@ -107,7 +108,7 @@ class DeviceFlowDialog(ModalScreen[str | None]):
         self.failed = False
         self.flow = None
         self.query_one("#device-flow-retry").display = False
-        self.query_one("#device-flow-steps", Static).update("Asking Google for a sign-in code…")
+        self.query_one("#device-flow-steps", Static).update(_("Asking Google for a sign-in code…"))
         self.query_one("#device-flow-url", Static).update("")
         self.query_one("#device-flow-code", Static).update("")
         self._status("")
@@ -144,7 +145,7 @@ class DeviceFlowDialog(ModalScreen[str | None]):
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if report_failure(self, event):
-            self._show_failure("The sign-in stopped on an unexpected error.")
+            self._show_failure(_("The sign-in stopped on an unexpected error."))
 
     # -- state, owned here ---------------------------------------------------------------------
     @on(Started)
@@ -152,12 +153,17 @@ class DeviceFlowDialog(ModalScreen[str | None]):
         flow = self.flow = message.flow
         minutes = max(1, flow.expires_in // 60)
         self.query_one("#device-flow-steps", Static).update(
-            "On any phone or computer, open this address, enter the code, and allow access "
-            f"(within {minutes} minutes):"
+            ngettext(
+                "On any phone or computer, open this address, enter the code, and allow access "
+                "(within {minutes} minute):",
+                "On any phone or computer, open this address, enter the code, and allow access "
+                "(within {minutes} minutes):",
+                minutes,
+            ).format(minutes=minutes)
         )
         self.query_one("#device-flow-url", Static).update(flow.verification_url)
         self.query_one("#device-flow-code", Static).update(flow.user_code)
-        self._status("Waiting for Google… press c once you have allowed access.")
+        self._status(_("Waiting for Google… press c once you have allowed access."))
         check = self.query_one("#device-flow-check", Button)
         check.display = True
         check.focus()

@@ -23,10 +23,21 @@ from textual.worker import Worker, get_current_worker
 
 from mm_engine.domain import Verification
 from mm_engine.session import Session
+from mm_tui.i18n import N_, _
 from mm_tui.widgets.forms import report_failure
 
 POST_EVERY_S = 0.2
 PROBLEMS_SHOWN = 12
+VERDICTS = {
+    Verification.VERIFIED: N_("verified"),
+    Verification.TAMPERED: N_("tampered"),
+    Verification.CANNOT_VERIFY: N_("cannot verify"),
+}
+
+
+def verdict(verification: Verification) -> str:
+    """A verification outcome in the current language (--json keeps the engine's words)."""
+    return _(VERDICTS[verification])
 
 
 @dataclass
@@ -65,9 +76,8 @@ class Tally:
         )
 
     def summary(self) -> str:
-        return (
-            f"{self.verified:,} verified · {self.tampered:,} tampered · "
-            f"{self.cannot:,} cannot verify"
+        return _("{verified} verified · {tampered} tampered · {cannot} cannot verify").format(
+            verified=f"{self.verified:,}", tampered=f"{self.tampered:,}", cannot=f"{self.cannot:,}"
         )
 
 
@@ -83,7 +93,7 @@ def time_left(elapsed_s: float, done: int, total: int) -> str:
 class VerifyDialog(ModalScreen[Tally | None]):
     CSS_PATH = "verify_progress.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "stop_or_close", "Stop / close", id="verify.stop"),
+        Binding("escape", "stop_or_close", _("Stop / close"), id="verify.stop"),
     ]
 
     @dataclass
@@ -109,14 +119,14 @@ class VerifyDialog(ModalScreen[Tally | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="verify-box"):
-            yield Label(f"Verify {self.what}", id="verify-title")
+            yield Label(_("Verify {what}").format(what=self.what), id="verify-title")
             yield ProgressBar(total=None, show_eta=False, id="verify-bar")
-            yield Static("Starting…", id="verify-counts", markup=False)
+            yield Static(_("Starting…"), id="verify-counts", markup=False)
             yield Static("", id="verify-tally", markup=False)
             yield Static("", id="verify-problems", markup=False)
             with Horizontal(id="verify-buttons"):
-                yield Button("Stop (esc)", variant="error", id="verify-stop", compact=True)
-                yield Button("Close", variant="primary", id="verify-close", compact=True)
+                yield Button(_("Stop (esc)"), variant="error", id="verify-stop", compact=True)
+                yield Button(_("Close"), variant="primary", id="verify-close", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#verify-close").display = False
@@ -155,14 +165,27 @@ class VerifyDialog(ModalScreen[Tally | None]):
         tally = self.tally = message.tally
         self.finished = True
         self._show(tally)
-        how = f"Stopped after {tally.done:,} of {tally.total:,}" if tally.stopped else "Done"
-        self.query_one("#verify-counts", Static).update(f"{how}: {tally.done:,} checked.")
+        done, total = f"{tally.done:,}", f"{tally.total:,}"
+        how = (
+            _("Stopped after {done} of {total}").format(done=done, total=total)
+            if tally.stopped
+            else _("Done")
+        )
+        self.query_one("#verify-counts", Static).update(
+            _("{how}: {done} checked.").format(how=how, done=done)
+        )
         if tally.problems:
-            names = {Verification.TAMPERED: "tampered", Verification.CANNOT_VERIFY: "cannot verify"}
-            lines = [f"call {call_id}: {names[v]}" for call_id, v in tally.problems]
+            lines = [
+                _("call {call}: {verdict}").format(call=call_id, verdict=verdict(v))
+                for call_id, v in tally.problems
+            ]
             more = tally.tampered + tally.cannot - len(tally.problems)
             if more > 0:
-                lines.append(f"and {more:,} more (mm recordings verify --json lists all)")
+                lines.append(
+                    _("and {count} more (mm recordings verify --json lists all)").format(
+                        count=f"{more:,}"
+                    )
+                )
             problems = self.query_one("#verify-problems", Static)
             problems.update("\n".join(lines))
             problems.display = True
@@ -176,7 +199,9 @@ class VerifyDialog(ModalScreen[Tally | None]):
         bar.update(total=max(tally.total, tally.done), progress=tally.done)
         left = time_left(time.monotonic() - self._started, tally.done, tally.total)
         self.query_one("#verify-counts", Static).update(
-            f"{tally.done:,} of {tally.total:,} checked · {left} left"
+            _("{done} of {total} checked · {left} left").format(
+                done=f"{tally.done:,}", total=f"{tally.total:,}", left=left
+            )
         )
         self.query_one("#verify-tally", Static).update(tally.summary())
         self.query_one("#verify-tally").set_class(bool(tally.tampered), "-bad")
@@ -185,7 +210,7 @@ class VerifyDialog(ModalScreen[Tally | None]):
     def _failed(self, event: Worker.StateChanged) -> None:
         if report_failure(self, event):
             self.finished = True
-            self.query_one("#verify-counts", Static).update("Verification failed.")
+            self.query_one("#verify-counts", Static).update(_("Verification failed."))
             self.query_one("#verify-stop").display = False
             self.query_one("#verify-close").display = True
 
@@ -195,7 +220,7 @@ class VerifyDialog(ModalScreen[Tally | None]):
             self.dismiss(self.tally)
         else:
             self.workers.cancel_group(self, "verify")
-            self.query_one("#verify-counts", Static).update("Stopping…")
+            self.query_one("#verify-counts", Static).update(_("Stopping…"))
 
     @on(Button.Pressed, "#verify-stop")
     def _stop(self) -> None:

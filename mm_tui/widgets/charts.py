@@ -23,6 +23,7 @@ from textual.worker import Worker
 
 from mm_engine.session import Session
 from mm_engine.stats import DayCount, StorageUse
+from mm_tui.i18n import _
 from mm_tui.widgets.forms import report_failure
 
 DAYS = 30
@@ -57,13 +58,13 @@ def bar_rows(values: Sequence[int], height: int, column: int) -> list[str]:
 
 def days_left_text(use: StorageUse) -> str:
     if use.free_bytes is None:
-        return "free space unknown"
+        return _("free space unknown")
     if use.days_left is None:
-        return "nothing recorded in 30 days"
-    rate = f"at {human_bytes(use.bytes_per_day)}/day"
+        return _("nothing recorded in 30 days")
+    rate = human_bytes(use.bytes_per_day)
     if use.days_left >= 3650:
-        return f"over 10 years left {rate}"
-    return f"~{use.days_left:,.0f} days left {rate}"
+        return _("over 10 years left at {rate}/day").format(rate=rate)
+    return _("~{days} days left at {rate}/day").format(days=f"{use.days_left:,.0f}", rate=rate)
 
 
 class DayBars(Widget):
@@ -134,11 +135,11 @@ class ChartsStrip(Horizontal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="charts-days"):
-            yield Static("Recordings per day: counting…", id="charts-days-title", markup=False)
+            yield Static(_("Recordings per day: counting…"), id="charts-days-title", markup=False)
             yield DayBars(id="charts-bars")
             yield Static("", id="charts-days-axis", markup=False)
         with Vertical(id="charts-storage"):
-            yield Static("Storage: measuring…", id="charts-storage-title", markup=False)
+            yield Static(_("Storage: measuring…"), id="charts-storage-title", markup=False)
             yield StorageBar(id="charts-storage-bar")
             yield Static("", id="charts-storage-used", markup=False)
             yield Static("", id="charts-storage-left", markup=False)
@@ -166,9 +167,13 @@ class ChartsStrip(Horizontal):
         today = counts[-1] if counts else 0
         peak = max(counts, default=0)
         peak_day = next((d.day for d in message.days if d.recordings == peak), None)
-        title = f"Recordings/day, {len(counts)} days: {sum(counts):,} · today {today:,}"
+        title = _("Recordings/day, {days} days: {total} · today {today}").format(
+            days=len(counts), total=f"{sum(counts):,}", today=f"{today:,}"
+        )
         if peak and peak_day is not None:
-            title += f" · peak {peak:,} on {peak_day:%m-%d}"
+            title += " · " + _("peak {peak} on {day}").format(
+                peak=f"{peak:,}", day=f"{peak_day:%m-%d}"
+            )
         self.query_one("#charts-days-title", Static).update(title)
         self.query_one(DayBars).show(counts)
         self._draw_axis()
@@ -192,11 +197,19 @@ class ChartsStrip(Horizontal):
         use = self.storage = message.use
         total = use.used_bytes + (use.free_bytes or 0)
         fraction = use.used_bytes / total if use.free_bytes is not None and total else None
-        shown = f" {fraction:.0%} full" if fraction is not None else ""
-        self.query_one("#charts-storage-title", Static).update(f"Call storage{shown}")
+        title = (
+            _("Call storage {percent} full").format(percent=f"{fraction:.0%}")
+            if fraction is not None
+            else _("Call storage")
+        )
+        self.query_one("#charts-storage-title", Static).update(title)
         self.query_one(StorageBar).show(fraction)
-        free = "free unknown" if use.free_bytes is None else f"{human_bytes(use.free_bytes)} free"
+        free = (
+            _("free unknown")
+            if use.free_bytes is None
+            else _("{size} free").format(size=human_bytes(use.free_bytes))
+        )
         self.query_one("#charts-storage-used", Static).update(
-            f"{human_bytes(use.used_bytes)} used · {free}"
+            _("{size} used · {free}").format(size=human_bytes(use.used_bytes), free=free)
         )
         self.query_one("#charts-storage-left", Static).update(days_left_text(use))

@@ -25,9 +25,10 @@ from textual.widgets import Button, Label
 from mm_engine.domain import Direction
 from mm_engine.errors import InvalidInput
 from mm_engine.search import SearchQuery, compile_query, parse_length, split_values
+from mm_tui.i18n import N_, _
 from mm_tui.widgets.forms import Form, FormField
 
-DATE_HINT = "Use YYYY-MM-DD or YYYY-MM-DD HH:MM."
+DATE_HINT = N_("Use YYYY-MM-DD or YYYY-MM-DD HH:MM.")
 
 
 def parse_moment(text: str, *, end: bool) -> datetime | None:
@@ -36,7 +37,7 @@ def parse_moment(text: str, *, end: bool) -> datetime | None:
     text = text.strip()
     if not text:
         return None
-    name = "To" if end else "From"
+    name = _("To") if end else _("From")
     try:
         if len(text) == len("YYYY-MM-DD"):
             day = date.fromisoformat(text)
@@ -44,7 +45,9 @@ def parse_moment(text: str, *, end: bool) -> datetime | None:
         else:
             value = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{name}: {text!r} is not a date or time.", DATE_HINT) from None
+        raise InvalidInput(
+            _("{name}: {text!r} is not a date or time.").format(name=name, text=text), _(DATE_HINT)
+        ) from None
     return value if value.tzinfo is not None else value.astimezone()
 
 
@@ -110,18 +113,18 @@ class Filters:
         if self.start_from or self.start_to:
             parts.append(f"{self.start_from or '…'} – {self.start_to or '…'}")
         if self.length:
-            parts.append(f"length {_length_text(self.length)}")
+            parts.append(_("length {length}").format(length=_length_text(self.length)))
         if self.direction:
-            parts.append(self.direction)
+            parts.append(_(self.direction))
         for label, value in (
-            ("party", self.parties),
-            ("agent", self.agents),
-            ("target", self.target),
-            ("skill", self.skill),
-            ("call", self.call_id),
+            (_("party {value}"), self.parties),
+            (_("agent {value}"), self.agents),
+            (_("target {value}"), self.target),
+            (_("skill {value}"), self.skill),
+            (_("call {value}"), self.call_id),
         ):
             if value:
-                parts.append(f"{label} {value}")
+                parts.append(label.format(value=value))
         return " · ".join(parts)
 
 
@@ -132,21 +135,28 @@ def _length_text(text: str) -> str:
         return text
 
 
-DIRECTIONS = (("any direction", ""), *((d.value, d.value) for d in Direction))
+# the engine's direction values, for the catalogs: "inbound", "outbound", "internal"
+DIRECTION_NAMES = (N_("inbound"), N_("outbound"), N_("internal"))
+
+
+def directions() -> tuple[tuple[str, str], ...]:
+    return ((_("any direction"), ""), *((_(d.value), d.value) for d in Direction))
 
 
 def filter_fields(current: Filters) -> list[FormField]:
     v = current.values()
     return [
-        FormField("start_from", "From", v["start_from"], placeholder="YYYY-MM-DD [HH:MM]"),
-        FormField("start_to", "To", v["start_to"], placeholder="YYYY-MM-DD [HH:MM], inclusive"),
-        FormField("length", "Length", v["length"], placeholder="seconds: >=600, <30, =45"),
-        FormField("direction", "Direction", v["direction"], "choice", choices=DIRECTIONS),
-        FormField("parties", "Parties", v["parties"], placeholder="all of: 201, 0301234567"),
-        FormField("agents", "Agents", v["agents"], placeholder="all of: Ann, Bob"),
-        FormField("target", "Target", v["target"], placeholder="called number, exact"),
-        FormField("skill", "Skill", v["skill"], placeholder="skill group, exact"),
-        FormField("call_id", "Call ID", v["call_id"], placeholder="exact"),
+        FormField("start_from", _("From"), v["start_from"], placeholder=_("YYYY-MM-DD [HH:MM]")),
+        FormField(
+            "start_to", _("To"), v["start_to"], placeholder=_("YYYY-MM-DD [HH:MM], inclusive")
+        ),
+        FormField("length", _("Length"), v["length"], placeholder=_("seconds: >=600, <30, =45")),
+        FormField("direction", _("Direction"), v["direction"], "choice", choices=directions()),
+        FormField("parties", _("Parties"), v["parties"], placeholder=_("all of: 201, 0301234567")),
+        FormField("agents", _("Agents"), v["agents"], placeholder=_("all of: Ann, Bob")),
+        FormField("target", _("Target"), v["target"], placeholder=_("called number, exact")),
+        FormField("skill", _("Skill"), v["skill"], placeholder=_("skill group, exact")),
+        FormField("call_id", _("Call ID"), v["call_id"], placeholder=_("exact")),
     ]
 
 
@@ -162,9 +172,9 @@ class FilterChoice:
 class FilterPanel(ModalScreen[FilterChoice | None]):
     CSS_PATH = "filter_panel.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "apply", "Apply", id="filters.apply"),
-        Binding("ctrl+r", "show_all", "Show all", id="filters.show_all"),
-        Binding("escape", "cancel", "Cancel", id="filters.cancel"),
+        Binding("ctrl+s", "apply", _("Apply"), id="filters.apply"),
+        Binding("ctrl+r", "show_all", _("Show all"), id="filters.show_all"),
+        Binding("escape", "cancel", _("Cancel"), id="filters.cancel"),
     ]
 
     def __init__(self, current: Filters) -> None:
@@ -173,7 +183,7 @@ class FilterPanel(ModalScreen[FilterChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="filters-box"):
-            yield Label("Filter recordings (all must match)", id="filters-title")
+            yield Label(_("Filter recordings (all must match)"), id="filters-title")
             yield Form(
                 filter_fields(self.current),
                 id="filters",
@@ -182,9 +192,9 @@ class FilterPanel(ModalScreen[FilterChoice | None]):
                 label_width=11,
             )
             with Horizontal(id="filters-buttons"):
-                yield Button("Apply ^s", variant="primary", id="filters-apply", compact=True)
-                yield Button("Show all ^r", id="filters-show-all", compact=True)
-                yield Button("Cancel esc", id="filters-cancel", compact=True)
+                yield Button(_("Apply ^s"), variant="primary", id="filters-apply", compact=True)
+                yield Button(_("Show all ^r"), id="filters-show-all", compact=True)
+                yield Button(_("Cancel esc"), id="filters-cancel", compact=True)
 
     @property
     def form(self) -> Form:

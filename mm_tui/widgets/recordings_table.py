@@ -36,7 +36,8 @@ from mm_engine.session import END_USER_MAX_RESULTS, Operation, Session, allowed
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.details import DetailsChoice, RecordingDetails
 from mm_tui.dialogs.error import ErrorDialog
-from mm_tui.dialogs.verify_progress import Tally, VerifyDialog
+from mm_tui.dialogs.verify_progress import Tally, VerifyDialog, verdict
+from mm_tui.i18n import N_, _, ngettext, plural
 from mm_tui.widgets.charts import ChartsStrip
 from mm_tui.widgets.filter_panel import FilterChoice, FilterPanel, Filters
 from mm_tui.widgets.forms import report_failure
@@ -49,16 +50,16 @@ MARK_ON, MARK_OFF = "●", "○"
 # date, length, parties, direction and call ID show and the rest scroll into view (F24).
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("sel", "", 1),
-    ("start", "call date", 16),
-    ("length", "length", 7),
-    ("parties", "parties", 20),
-    ("direction", "direction", 9),
-    ("call_id", "call ID", 10),
-    ("agents", "agent", 16),
-    ("initiator", "initiator", 12),
-    ("target", "target", 14),
-    ("skill", "skill", 14),
-    ("auth", "auth", 4),
+    ("start", N_("call date"), 16),
+    ("length", N_("length"), 7),
+    ("parties", N_("parties"), 20),
+    ("direction", N_("direction"), 9),
+    ("call_id", N_("call ID"), 10),
+    ("agents", N_("agent"), 16),
+    ("initiator", N_("initiator"), 12),
+    ("target", N_("target"), 14),
+    ("skill", N_("skill"), 14),
+    ("auth", N_("auth"), 4),
 )
 COLUMN_INDEX = {key: n for n, (key, _, _) in enumerate(COLUMNS)}
 
@@ -66,21 +67,21 @@ LoadMode = Literal["replace", "append", "prepend"]
 
 # The command palette's "recordings: <verb>" entries: (verb, what it does, panel action).
 RECORDING_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("search", "Focus the search box (values separated by ',')", "focus_search"),
-    ("filter", "Filter by date, length, direction, parties, agents, target...", "filters"),
-    ("show all", "Clear the search box and every filter", "show_all"),
-    ("play", "Play the recording under the cursor", "play_selected"),
-    ("download", "Download the selection, or the recording under the cursor", "download"),
-    ("details", "Every field of the recording under the cursor", "details"),
-    ("select", "Select or unselect the recording under the cursor", "toggle_select"),
-    ("select all", "Select every recording shown (again: select none)", "select_page"),
-    ("select none", "Clear the selection", "clear_selection"),
-    ("verify", "Verify the selection, or the recording under the cursor", "verify"),
-    ("verify all", "Verify every recording, with progress and a summary", "verify_all"),
-    ("delete", "Delete the selection, or the recording under the cursor (asks)", "delete"),
-    ("next page", "Show the next page of recordings", "next_page"),
-    ("previous page", "Show the previous page of recordings", "previous_page"),
-    ("charts", "Show or hide recordings per day and storage use", "charts"),
+    ("search", _("Focus the search box (values separated by ',')"), "focus_search"),
+    ("filter", _("Filter by date, length, direction, parties, agents, target..."), "filters"),
+    ("show all", _("Clear the search box and every filter"), "show_all"),
+    ("play", _("Play the recording under the cursor"), "play_selected"),
+    ("download", _("Download the selection, or the recording under the cursor"), "download"),
+    ("details", _("Every field of the recording under the cursor"), "details"),
+    ("select", _("Select or unselect the recording under the cursor"), "toggle_select"),
+    ("select all", _("Select every recording shown (again: select none)"), "select_page"),
+    ("select none", _("Clear the selection"), "clear_selection"),
+    ("verify", _("Verify the selection, or the recording under the cursor"), "verify"),
+    ("verify all", _("Verify every recording, with progress and a summary"), "verify_all"),
+    ("delete", _("Delete the selection, or the recording under the cursor (asks)"), "delete"),
+    ("next page", _("Show the next page of recordings"), "next_page"),
+    ("previous page", _("Show the previous page of recordings"), "previous_page"),
+    ("charts", _("Show or hide recordings per day and storage use"), "charts"),
 )
 _NEEDS = {
     "play_selected": Operation.REPLAY,
@@ -123,7 +124,7 @@ def row_of(rec: Recording, selected: bool = False) -> tuple[Text, ...]:
         "start": Text(f"{d.start.astimezone():%Y-%m-%d %H:%M}"),
         "length": Text(_length(rec.duration_s), justify="right"),
         "parties": Text(_fit(", ".join(d.parties), COLUMNS[COLUMN_INDEX["parties"]][2])),
-        "direction": Text(d.direction.value),
+        "direction": Text(_(d.direction.value)),
         "call_id": Text(d.call_id),
         "agents": Text(", ".join(d.agents)),
         "initiator": Text(d.owner),
@@ -145,10 +146,13 @@ class SelectionDownload(download_dialog.DownloadDialog):
     def on_mount(self) -> None:
         if len(self.page) > 1:
             choice = self.query_one("#download-page", RadioButton)
-            choice.label = (
-                f"The {len(self.page)} selected recordings, as one zip with an index.html "
-                "that lists and plays them"
-            )
+            choice.label = ngettext(
+                "The {count} selected recording, as one zip with an index.html "
+                "that lists and plays it",
+                "The {count} selected recordings, as one zip with an index.html "
+                "that lists and plays them",
+                len(self.page),
+            ).format(count=len(self.page))
             choice.value = True
 
 
@@ -156,7 +160,7 @@ class RecordingsTable(DataTable[Text]):
     """The held rows; enter opens details, and moving past either end asks for more rows."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "details", "Details", show=False, id="recordings.details"),
+        Binding("enter", "details", _("Details"), show=False, id="recordings.details"),
     ]
 
     class DetailsRequested(Message):
@@ -218,20 +222,20 @@ class RecordingsPanel(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     # Footer order is this order, and at 80 columns only the first few fit: most used first.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_search", "Find", id="recordings.search"),
-        Binding("f", "filters", "Filter", id="recordings.filters"),
-        Binding("space", "play_selected", "Play", key_display="spc", id="recordings.play"),
-        Binding("x,insert", "toggle_select", "Sel", id="recordings.select"),
-        Binding("w", "download", "Get", id="recordings.download"),
-        Binding("v", "verify", "Verify", id="recordings.verify"),
-        Binding("d", "delete", "Del", id="recordings.delete"),
-        Binding("n", "next_page", "Next", id="recordings.next_page"),
-        Binding("p", "previous_page", "Prev", id="recordings.previous_page"),
-        Binding("question_mark", "app.help", "Help", id="app.help"),
-        Binding("a", "select_page", "All", id="recordings.select_page"),
-        Binding("c", "charts", "Charts", id="recordings.charts"),
-        Binding("V", "verify_all", "Verify all", id="recordings.verify_all"),
-        Binding("escape", "clear_selection", "Unselect", show=False, id="recordings.unselect"),
+        Binding("slash", "focus_search", _("Find"), id="recordings.search"),
+        Binding("f", "filters", _("Filter"), id="recordings.filters"),
+        Binding("space", "play_selected", _("Play"), key_display="spc", id="recordings.play"),
+        Binding("x,insert", "toggle_select", _("Sel"), id="recordings.select"),
+        Binding("w", "download", _("Get"), id="recordings.download"),
+        Binding("v", "verify", _("Verify"), id="recordings.verify"),
+        Binding("d", "delete", _("Del"), id="recordings.delete"),
+        Binding("n", "next_page", _("Next"), id="recordings.next_page"),
+        Binding("p", "previous_page", _("Prev"), id="recordings.previous_page"),
+        Binding("question_mark", "app.help", _("Help"), id="app.help"),
+        Binding("a", "select_page", _("All"), id="recordings.select_page"),
+        Binding("c", "charts", _("Charts"), id="recordings.charts"),
+        Binding("V", "verify_all", _("Verify all"), id="recordings.verify_all"),
+        Binding("escape", "clear_selection", _("Unselect"), show=False, id="recordings.unselect"),
     ]
 
     @dataclass
@@ -274,7 +278,7 @@ class RecordingsPanel(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="recordings-bar"):
             yield Input(
-                placeholder="/ search: values separated by ','",
+                placeholder=_("/ search: values separated by ','"),
                 id="recordings-terms",
                 compact=True,
             )
@@ -283,7 +287,7 @@ class RecordingsPanel(Vertical):
             yield ChartsStrip(self.session, id="recordings-charts")
         table = RecordingsTable(cursor_type="row", zebra_stripes=True, id="recordings-table")
         for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
+            table.add_column(_(label) if label else label, width=width, key=key)
         yield table
         yield Static("", id="recordings-status", markup=False)
 
@@ -470,22 +474,28 @@ class RecordingsPanel(Vertical):
     def action_verify(self) -> None:
         if self.selection:
             ids = list(self.selection)
-            self._verify_many(ids, f"the {len(ids)} selected recording(s)")
+            self._verify_many(
+                ids, plural("the {count} selected recording(s)", len(ids)).format(count=len(ids))
+            )
         elif (rec := self.selected()) is not None:
-            self._say(f"Verifying {rec.details.call_id}…")
+            self._say(_("Verifying {call}…").format(call=rec.details.call_id))
             self._verify(rec.id)
 
     def action_verify_all(self) -> None:
-        self._verify_many(None, "every recording")
+        self._verify_many(None, _("every recording"))
 
     def _verify_many(self, ids: list[int] | None, what: str) -> None:
         def done(tally: Tally | None) -> None:
             if tally is not None:
                 ok = not (tally.tampered or tally.cannot)
                 self.notify(
-                    tally.summary(), title="Verify", severity="information" if ok else "error"
+                    tally.summary(), title=_("Verify"), severity="information" if ok else "error"
                 )
-                self._say(f"Verified {tally.done:,}: {tally.summary()}")
+                self._say(
+                    _("Verified {count}: {summary}").format(
+                        count=f"{tally.done:,}", summary=tally.summary()
+                    )
+                )
 
         self.app.push_screen(VerifyDialog(self.session, ids, what), done)
 
@@ -495,26 +505,26 @@ class RecordingsPanel(Vertical):
             return
         if len(chosen) == 1:
             d = chosen[0].details
-            title = "Delete recording"
-            question = (
-                f"Delete the recording of call {d.call_id} "
-                f"({d.start.astimezone():%Y-%m-%d %H:%M})? This cannot be undone."
-            )
+            title = _("Delete recording")
+            question = _(
+                "Delete the recording of call {call} ({moment})? This cannot be undone."
+            ).format(call=d.call_id, moment=f"{d.start.astimezone():%Y-%m-%d %H:%M}")
         else:
-            title = "Delete recordings"
+            title = _("Delete recordings")
             calls = ", ".join(r.details.call_id for r in chosen[:5])
-            more = f" and {len(chosen) - 5} more" if len(chosen) > 5 else ""
-            question = (
-                f"Delete {len(chosen)} recordings (calls {calls}{more})? This cannot be undone."
-            )
+            if len(chosen) > 5:
+                calls = _("{calls} and {count} more").format(calls=calls, count=len(chosen) - 5)
+            question = _(
+                "Delete {count} recordings (calls {calls})? This cannot be undone."
+            ).format(count=len(chosen), calls=calls)
         ids = [r.id for r in chosen]
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._say(f"Deleting {len(ids)} recording(s)…")
+                self._say(plural("Deleting {count} recording(s)…", len(ids)).format(count=len(ids)))
                 self._delete(ids)
 
-        self.app.push_screen(ConfirmDialog(title, question, yes_label="Delete"), answered)
+        self.app.push_screen(ConfirmDialog(title, question, yes_label=_("Delete")), answered)
 
     def action_charts(self) -> None:
         for strip in self.query(ChartsStrip):
@@ -646,30 +656,37 @@ class RecordingsPanel(Vertical):
     def position(self) -> str:
         """ "1–100 of N": the held rows, from the page number and the database's count."""
         if not self.rows:
-            return "No recordings match." if self.total == 0 else f"0 of {self.total:,}"
+            if self.total == 0:
+                return _("No recordings match.")
+            return _("0 of {total}").format(total=f"{self.total:,}")
         first = self.first_page * PAGE_SIZE + 1
-        return f"{first:,}–{first + len(self.rows) - 1:,} of {self.total:,}"
+        return _("{first}–{last} of {total}").format(
+            first=f"{first:,}", last=f"{first + len(self.rows) - 1:,}", total=f"{self.total:,}"
+        )
 
     @on(Verified)
     def _show_verified(self, message: Verified) -> None:
-        text = f"{message.call_id}: {message.verification.value}"
+        text = f"{message.call_id}: {verdict(message.verification)}"
         self._say(text)
         ok = message.verification is Verification.VERIFIED
-        self.notify(text, title="Verify", severity="information" if ok else "error")
+        self.notify(text, title=_("Verify"), severity="information" if ok else "error")
 
     @on(Deleted)
     def _removed(self, message: Deleted) -> None:
         for rec_id in message.ids:
             self.selection.pop(rec_id, None)
-        self.notify(f"Deleted {len(message.ids)} recording(s).", title="Delete")
-        self.note = f"deleted {len(message.ids)}"
+        count = len(message.ids)
+        self.notify(
+            plural("Deleted {count} recording(s).", count).format(count=count), title=_("Delete")
+        )
+        self.note = _("deleted {count}").format(count=count)
         index = self.first_page
         self._load(self.query_base, index, self.cursors[index], "replace", count=True)
 
     def _show_filters(self) -> None:
         summary = self.filters.describe()
         self.query_one("#recordings-filter-summary", Static).update(
-            f"f: {summary}" if summary else "f: filters"
+            _("f: {summary}").format(summary=summary) if summary else _("f: filters")
         )
         self.query_one("#recordings-filter-summary").set_class(bool(summary), "-active")
 
@@ -678,7 +695,7 @@ class RecordingsPanel(Vertical):
             self.note = note
         parts = [self.position()]
         if self.selection:
-            parts.append(f"{len(self.selection):,} selected")
+            parts.append(_("{count} selected").format(count=f"{len(self.selection):,}"))
         if self.note:
             parts.append(self.note)
         self.query_one("#recordings-status", Static).update(" · ".join(parts))

@@ -22,7 +22,14 @@ from mm_engine.storage import registry
 from mm_engine.storage.fields import Field
 from mm_tui.context import open_session
 from mm_tui.i18n import _, ngettext, plural
-from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_record, print_table
+from mm_tui.output import (
+    EXIT_FAILED,
+    command,
+    fail,
+    print_json,
+    print_record,
+    print_rows,
+)
 
 app = typer.Typer(
     help=_("Add, change, test, activate and remove archive connectors."), no_args_is_help=True
@@ -232,14 +239,8 @@ def types(json_out: JsonOpt = False) -> None:
 def list_(json_out: JsonOpt = False) -> None:
     with open_session() as session:
         rows = [c.to_dict() for c in session.connectors_list()]
-    if json_out:
-        print_json(rows)
-    elif rows:
-        print_table(rows, LIST_COLUMNS)
-    else:
-        sys.stderr.write(
-            _("No connectors yet: add one with `mm connectors add NAME --type ...`.") + "\n"
-        )
+    empty = _("No connectors yet: add one with `mm connectors add NAME --type ...`.")
+    print_rows(rows, LIST_COLUMNS, json_out, empty)
 
 
 @app.command("show", help=_("One connector in full; secret settings shown masked."))

@@ -15,7 +15,7 @@ from mm_engine.session import Operation
 from mm_engine.users import UserChange, UserInfo
 from mm_tui.context import open_session
 from mm_tui.i18n import _, role_name
-from mm_tui.output import command, print_json, print_record, print_table
+from mm_tui.output import command, print_json, print_record, print_rows
 from mm_tui.prompt import read_new_password
 
 app = typer.Typer(help=_("Add, change and remove user accounts."), no_args_is_help=True)
@@ -71,14 +71,8 @@ def add(
 def list_(json_out: JsonOpt = False) -> None:
     with open_session() as session:
         users = [u.to_dict() for u in session.users_list()]
-    if json_out:
-        print_json(users)
-    elif users:
-        print_table(users, TABLE_COLUMNS)
-    else:
-        sys.stderr.write(
-            _("No users yet: add one with `mm users add NAME --role administrator`.") + "\n"
-        )
+    empty = _("No users yet: add one with `mm users add NAME --role administrator`.")
+    print_rows(users, TABLE_COLUMNS, json_out, empty)
 
 
 @app.command("show", help=_("One account in full (never its password)."))

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from rich.cells import cell_len
 
 from mm_engine.errors import MMError
 from mm_tui.i18n import _
@@ -37,15 +38,37 @@ def print_record(data: dict[str, Any]) -> None:
         sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}".rstrip() + "\n")
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (a Chinese character takes two)."""
+    return text + " " * (width - cell_len(text))
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     """A plain aligned table; ``columns`` is (key, heading)."""
     cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)]
+    widths = [
+        max([cell_len(h)] + [cell_len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)
+    ]
     out = sys.stdout
-    out.write("  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip())
+    out.write("  ".join(_pad(h, w) for (_, h), w in zip(columns, widths, strict=True)).rstrip())
     out.write("\n")
     for c in cells:
-        out.write("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() + "\n")
+        out.write("  ".join(_pad(v, w) for v, w in zip(c, widths, strict=True)).rstrip() + "\n")
+
+
+def print_rows(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    json_out: bool,
+    empty: str,
+) -> None:
+    """A listing as JSON, as a table, or the ``empty`` sentence (on stderr) when there is none."""
+    if json_out:
+        print_json(list(rows))
+    elif rows:
+        print_table(rows, columns)
+    else:
+        sys.stderr.write(empty + "\n")
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_FAILED) -> typer.Exit:

@@ -32,6 +32,7 @@ BENCHES = (
     "search_latency",
     "console_latency",
     "contact_recorder_migration",
+    "archive_throughput",
 )
 DEFAULT_RECORD = ROOT / "docs" / "performance.md"
 RESULTS_HEADING = "## Results"

@@ -91,3 +91,33 @@ def test_console_bench_times_first_paint_and_paging(tmp_path: Path) -> None:
     assert 0 < pages["p50"] <= pages["p95"] <= pages["max"]
     assert [row["target"] for row in result["summary"]] == ["≤ 1.5 s", "≤ 100 ms"]
     assert "page-down p95" in record
+
+
+def test_archive_bench_copies_with_mm_smbclient_and_rclone_to_samba_and_s3(
+    tmp_path: Path,
+) -> None:
+    doc, record = run_all(tmp_path, "--only", "archive_throughput")
+
+    result = doc["results"]["archive_throughput"]
+    assert "error" not in result, result
+    assert result["all_arrived"] is True
+    count = result["files"]
+    assert count > 0 and result["file_bytes"] > 0
+    tools = {(c["target"], c["tool"]) for c in result["copies"]}
+    assert tools == {("smb", "mm"), ("smb", "smbclient"), ("smb", "rclone")} | {
+        ("s3-moto", "mm"),
+        ("s3-moto", "rclone"),
+    }
+    for copy in result["copies"]:  # every recording arrived whole, whoever copied it
+        assert copy["files_arrived"] == copy["files_expected"] == count, copy
+        assert copy["sample_hashed"] > 0 and copy["sample_ok"], copy
+        assert copy["seconds"] > 0 and copy["mb_per_s"] > 0 and copy["files_per_s"] > 0
+    for target in ("smb", "s3-moto"):
+        mm = result["per_target"][target]["mm"]
+        assert mm["status"] == "done" and mm["archived"] == count and mm["failed"] == 0
+        assert 0 < mm["rss_before_run_mb"] <= mm["peak_rss_mb"]
+        assert result["per_target"][target]["ratio_mm_to_faster"] > 0
+    ratios = [r for r in result["summary"] if r["figure"].startswith("archive throughput mm /")]
+    assert [r["target"] for r in ratios] == ["≥ 0.8", "≥ 0.8"]
+    assert "| archive_throughput | archive throughput mm / " in record
+    assert "mm peak RSS, archiving to Samba" in record

@@ -90,11 +90,31 @@ def moto_s3() -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def s3rver() -> Iterator[S3Server]:
-    """s3rver with one bucket, storing in a temp folder; it checks keys as S3 does."""
+@dataclass
+class S3rverProcess:
+    """An s3rver on a free port, storing in its own temp folder; ``stop()`` ends and tidies it."""
+
+    server: S3Server
+    proc: subprocess.Popen[bytes]
+    data: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def start_s3rver(bucket: str = S3RVER_BUCKET) -> S3rverProcess:
+    """s3rver with one bucket (usable outside pytest: the benchmarks start it too)."""
     if not S3RVER.exists():
-        pytest.fail(f"s3rver is not installed at {S3RVER}; run the project's test script")
+        raise RuntimeError(f"s3rver is not installed at {S3RVER}; run the project's test script")
     data = Path(tempfile.mkdtemp(prefix="mm-s3rver-"))
     port = free_port()
     proc = subprocess.Popen(
@@ -108,26 +128,33 @@ def s3rver() -> Iterator[S3Server]:
             str(data),
             "--silent",
             "--configure-bucket",
-            S3RVER_BUCKET,
+            bucket,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    running = S3rverProcess(
+        S3Server(f"http://127.0.0.1:{port}", S3RVER_KEY, S3RVER_KEY), proc, data
+    )
     try:
         wait_port(port, proc)
-        yield S3Server(f"http://127.0.0.1:{port}", S3RVER_KEY, S3RVER_KEY)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@pytest.fixture(scope="session")
+def s3rver() -> Iterator[S3Server]:
+    """s3rver with one bucket, storing in a temp folder; it checks keys as S3 does."""
+    if not S3RVER.exists():
+        pytest.fail(f"s3rver is not installed at {S3RVER}; run the project's test script")
+    running = start_s3rver()
+    try:
+        yield running.server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        shutil.rmtree(data, ignore_errors=True)
+        running.stop()
 
 
 def new_bucket(server: S3Server) -> str:

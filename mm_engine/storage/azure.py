@@ -23,8 +23,8 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from mm_engine.errors import MMError
-from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource
-from mm_engine.storage.fields import Field
+from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource, object_key
+from mm_engine.storage.fields import Field, check_folder
 
 KIND = "azure"
 TITLE = "Azure Blob Storage"
@@ -61,13 +61,6 @@ def _check_container(value: str) -> str | None:
     return None
 
 
-def _check_folder(value: str) -> str | None:
-    parts = value.strip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        return "must be a path like recordings/archive, without empty parts, '.' or '..'"
-    return None
-
-
 def _check_endpoint(value: str) -> str | None:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
         return "must be a URL such as https://myaccount.blob.core.windows.net"
@@ -98,7 +91,7 @@ FIELDS = (
         "Parent folder",
         "Folder inside the container that recordings go under; empty for the container's top",
         required=False,
-        check=_check_folder,
+        check=check_folder,
     ),
     Field(
         "sas_token",
@@ -207,10 +200,7 @@ class AzureStore:
         )
 
     def _key(self, path: str) -> str:
-        parts = path.split("/")
-        if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(f"storage path must be relative and inside the store: {path!r}")
-        return self._root + path
+        return object_key(self._root, path)
 
     # -- the Store interface --------------------------------------------------------------------
 

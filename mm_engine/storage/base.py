@@ -105,3 +105,11 @@ class SizedSource:
         if self.size is not None and got < want:
             raise OSError(f"the source ended after {self.count} of {self.size} bytes")
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def object_key(root: str, path: str) -> str:
+    """``path`` under ``root`` (a folder prefix ending in '/', or ''), for object stores; the
+    conformance rule: absolute paths and empty, '.' or '..' parts are refused (ValueError)."""
+    if path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
+        raise ValueError(f"storage path must be relative and inside the store: {path!r}")
+    return root + path

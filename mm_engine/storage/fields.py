@@ -63,3 +63,11 @@ def mask(value: str) -> str:
     if len(value) <= 8:
         return "••••"
     return f"{value[:2]}••••{value[-2:]}"
+
+
+def check_folder(value: str) -> str | None:
+    """A parent-folder field of an object store: a relative path without empty, '.' or '..'."""
+    parts = value.strip("/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "must be a path like recordings/archive, without empty parts, '.' or '..'"
+    return None

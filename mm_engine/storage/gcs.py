@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from mm_engine.errors import InvalidSetting, MMError
-from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource
-from mm_engine.storage.fields import Field
+from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource, object_key
+from mm_engine.storage.fields import Field, check_folder
 
 KIND = "gcs"
 TITLE = "Google Cloud Storage"
@@ -46,13 +46,6 @@ def _check_bucket(value: str) -> str | None:
             "must be 3-63 lowercase letters, digits, dashes, underscores or dots, "
             "starting and ending with a letter or digit"
         )
-    return None
-
-
-def _check_folder(value: str) -> str | None:
-    parts = value.strip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        return "must be a path like recordings/archive, without empty parts, '.' or '..'"
     return None
 
 
@@ -92,7 +85,7 @@ FIELDS = (
         "Parent folder",
         "Folder inside the bucket that recordings go under; empty for the bucket's top",
         required=False,
-        check=_check_folder,
+        check=check_folder,
     ),
     Field(
         "service_account_json",
@@ -225,10 +218,7 @@ class GCSStore:
         return self._client().bucket(self.bucket)
 
     def _key(self, path: str) -> str:
-        parts = path.split("/")
-        if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(f"storage path must be relative and inside the store: {path!r}")
-        return self._root + path
+        return object_key(self._root, path)
 
     # -- the Store interface --------------------------------------------------------------------
 

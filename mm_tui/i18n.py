@@ -25,6 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mm_engine.errors import MMError
+from mm_engine.text import Msg
+
 DOMAIN = "mm"
 LOCALE_DIR = Path(__file__).resolve().with_name("locale")
 DEFAULT = "en_US"
@@ -50,7 +53,12 @@ KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "N_": None,
     "ngettext": (1, 2),
     "plural": (1, 1),
+    # the engine's sentences (mm_engine/text.py)
+    "msg": None,
+    "msgn": (1, 1),
 }
+# Where the marked messages are: the front ends, and the engine's sentences they show.
+SOURCE_PACKAGES = ("mm_tui", "mm_engine")
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
 _current = DEFAULT
@@ -76,6 +84,37 @@ def plural(message: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks ``message`` for the catalogs only; translate it with ``_()`` where it is shown."""
     return message
+
+
+def tr(text: object) -> str:
+    """A sentence from the engine (:class:`mm_engine.text.Msg`) in the current language, its
+    values filled in (values that are sentences or engine errors translated too). A plain
+    string is returned as it is: it is data (a path, a name) or already translated. A
+    translation that does not fit its values (a damaged catalog) gives the English."""
+    if isinstance(text, MMError):
+        return error_text(text)
+    if isinstance(text, BaseException) and len(text.args) == 1 and isinstance(text.args[0], Msg):
+        return tr(text.args[0])  # an engine OSError (unreachable share...) built from a msg()
+    if not isinstance(text, Msg):
+        return str(text)
+    values = {key: _value(value) for key, value in text.params.items()}
+    if text.count is None:
+        template = _translation.gettext(text.template)
+    else:
+        template = _translation.ngettext(text.template, text.template, text.count)
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return str(text)
+
+
+def _value(value: object) -> object:
+    return tr(value) if isinstance(value, Msg | BaseException) else value
+
+
+def error_text(error: MMError) -> str:
+    """What happened and what to do, in one line, in the current language."""
+    return f"{tr(error.message)} {tr(error.hint)}".strip()
 
 
 # Roles as people read them; `--role` and --json keep the engine's words.

@@ -37,10 +37,11 @@ Message = str | tuple[str, ...]
 def current_messages() -> dict[Message, str]:
     """Every message the code marks today, with the file it is in."""
     found: dict[Message, str] = {}
-    for filename, _lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT / "mm_tui"), keywords=i18n.KEYWORDS, comment_tags=("Translators:",)
-    ):
-        found.setdefault(message, f"mm_tui/{filename}")
+    for package in i18n.SOURCE_PACKAGES:
+        for filename, _lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / package), keywords=i18n.KEYWORDS, comment_tags=("Translators:",)
+        ):
+            found.setdefault(message, f"{package}/{filename}")
     return found
 
 

@@ -1,0 +1,67 @@
+"""Sentences the engine says to people, in English, carrying what a front end needs to say
+them in the user's language (seed F5).
+
+The engine speaks no language itself: one service serves consoles in several languages, and
+what it stores (job errors, alarms) is read later by whoever looks. So a message is built from
+a template and named values::
+
+    raise NotFound(msg("No recording {call_id}.", call_id=call_id), msg("Search for it first."))
+
+``msg`` returns a :class:`Msg`, which *is* the English sentence (a ``str``: logs, ``--json``,
+tests and ``str(exc)`` read English), and remembers its template and values, so a front end
+translates the template through its catalog and fills in the same values. ``msgn`` is the
+same for a sentence about a count, whose translations need plural forms. ``N_`` marks a
+constant whose text is translated where it is shown (error titles, alarm templates).
+
+Rules for writing them: the template is a literal (never an f-string: the catalogs are
+extracted from the code), values go in by name, and a sentence is never glued to another with
+``+`` (the result is a plain ``str`` and stays English).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Msg(str):
+    """An English sentence with its ``template`` and ``params``; ``count`` when it is about a
+    number of things (the form of a plural is chosen from it)."""
+
+    template: str
+    params: dict[str, Any]
+    count: int | None
+
+    def __new__(cls, template: str, /, count: int | None = None, **params: Any) -> Msg:
+        values = dict(params)
+        if count is not None:
+            values.setdefault("count", count)
+        text = template.format(**values) if values else template
+        self = super().__new__(cls, text)
+        self.template = template
+        self.params = values
+        self.count = count
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.template, self.count, self.params))
+
+
+def _rebuild(template: str, count: int | None, params: dict[str, Any]) -> Msg:
+    params = {k: v for k, v in params.items() if not (k == "count" and v == count)}
+    return Msg(template, count, **params)
+
+
+def msg(template: str, /, **params: Any) -> Msg:
+    """A sentence from ``template`` with named ``params`` (``{name}`` in the template)."""
+    return Msg(template, **params)
+
+
+def msgn(template: str, count: int, /, **params: Any) -> Msg:
+    """A sentence about ``count`` things ("Deleted {count} recording(s)."): ``{count}`` is
+    filled in, and translations take the plural form for ``count``."""
+    return Msg(template, count, **params)
+
+
+def N_(message: str) -> str:
+    """Marks a constant for the catalogs; the front end translates it where it is shown."""
+    return message

@@ -24,12 +24,12 @@ from typing import Any
 
 
 class Msg(str):
-    """An English sentence with its ``template`` and ``params``; ``count`` when it is about a
+    """An English sentence with its ``template`` and ``params``; ``n`` when it is about a
     number of things (the form of a plural is chosen from it)."""
 
     template: str
     params: dict[str, Any]
-    count: int | None
+    n: int | None
 
     def __new__(cls, template: str, /, count: int | None = None, **params: Any) -> Msg:
         values = dict(params)
@@ -39,11 +39,11 @@ class Msg(str):
         self = super().__new__(cls, text)
         self.template = template
         self.params = values
-        self.count = count
+        self.n = count
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.template, self.count, self.params))
+        return (_rebuild, (self.template, self.n, self.params))
 
 
 def _rebuild(template: str, count: int | None, params: dict[str, Any]) -> Msg:

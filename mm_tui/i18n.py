@@ -98,10 +98,10 @@ def tr(text: object) -> str:
     if not isinstance(text, Msg):
         return str(text)
     values = {key: _value(value) for key, value in text.params.items()}
-    if text.count is None:
+    if text.n is None:
         template = _translation.gettext(text.template)
     else:
-        template = _translation.ngettext(text.template, text.template, text.count)
+        template = _translation.ngettext(text.template, text.template, text.n)
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):

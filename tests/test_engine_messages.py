@@ -101,7 +101,8 @@ def test_a_msg_is_its_english_sentence_and_survives_pickling() -> None:
     assert text == "Archived 3 recording(s) to nas." and isinstance(text, str)
     again = pickle.loads(pickle.dumps(text))
     assert isinstance(again, Msg) and again == text
-    assert (again.template, again.count, again.params) == (text.template, 3, text.params)
+    assert (again.template, again.n, again.params) == (text.template, 3, text.params)
+    assert again.count("r") == str(again).count("r")  # still every str method
 
 
 @pytest.fixture

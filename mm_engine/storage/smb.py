@@ -17,14 +17,16 @@ import io
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from mm_engine.errors import InvalidSetting
 from mm_engine.storage.base import Accessibility, ObjectInfo, bounded
 from mm_engine.storage.fields import Field
+
+_T = TypeVar("_T")
 
 KIND = "smb"
 TITLE = "Network share (SMB/NAS)"
@@ -32,8 +34,8 @@ TITLE = "Network share (SMB/NAS)"
 DEFAULT_PORT = 445
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable NAS fails fast
 TEMP_PREFIX = ".mm-tmp-"  # hidden name a file is written under before it is renamed into place
-COPY_CHUNK = 1 << 20
 READ_BUFFER = 1 << 16
+SMALL_READ = 1 << 20  # a ranged open() at most this long is read in one compound request
 EXAMPLE = "148.147.54.1/Remote archive"
 
 # characters SMB cannot carry in a file or folder name (':' would name an alternate data stream)
@@ -57,6 +59,7 @@ _LOGON_STATUSES = {
 }
 _ACCESS_STATUSES = {0xC0000022, 0xC0000061}  # access denied, privilege not held
 _SHARE_STATUSES = {0xC00000CC, 0xC0000225}  # bad network name; 'not found' from the DFS lookup
+_MISSING_STATUSES = {0xC0000034, 0xC000003A}  # object name / object path not found
 _FULL_STATUSES = {0xC000007F}  # disk full
 _GONE_STATUSES = {0xC00000C9, 0xC0000203, 0xC000035C}  # share/session deleted, session expired
 
@@ -288,6 +291,7 @@ class SMBStore:
         self.share_unc = rf"\\{address.host}\{address.share}"
         self.root_unc = "\\".join((self.share_unc, *address.folder))
         self._connections: dict[str, Any] = {}  # this store's own smbclient connection pool
+        self._folders: set[str] = set()  # folders made or found by put(); remove() forgets them
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -414,7 +418,9 @@ class SMBStore:
             return ShareUnreachable(
                 f"The NAS at {where} ended the session; it will be opened again"
             )
-        if isinstance(exc, OSError) and exc.errno == errno.ENOENT and status is not None:
+        if status in _MISSING_STATUSES or (
+            isinstance(exc, OSError) and exc.errno == errno.ENOENT and status is not None
+        ):
             return FileNotFoundError(errno.ENOENT, "No such file on the share", self._shown(path))
         if isinstance(exc, ValueError) and text.startswith("Failed to connect"):
             cause = exc.__cause__ or exc
@@ -450,6 +456,13 @@ class SMBStore:
         except Exception as exc:
             raise self.translate(exc, path) from exc
 
+    def _run(self, path: str, fn: Callable[[], _T]) -> _T:
+        """``fn()`` (this store's own requests, :mod:`smb_transfer`), errors translated."""
+        try:
+            return fn()
+        except Exception as exc:
+            raise self.translate(exc, path) from exc
+
     # -- paths --------------------------------------------------------------------------------
 
     def _parts(self, path: str) -> list[str]:
@@ -474,48 +487,70 @@ class SMBStore:
 
     # -- the Store interface ------------------------------------------------------------------
 
+    def _tree(self) -> Any:
+        session = self._connect()
+        for tree in session.tree_connect_table.values():
+            if tree.share_name == self.share_unc:
+                return tree
+        raise ShareUnreachable(
+            f"The NAS at {self.where()} dropped the share; it will be opened again"
+        )
+
+    def _name(self, parts: list[str]) -> str:
+        """A path as the share knows it: relative to the share, ``\\``-separated."""
+        return "\\".join((*self.address.folder, *parts))
+
+    def _make_folder(self, path: str, parts: list[str]) -> None:
+        """Make the folder of ``parts`` unless this store made or found it already."""
+        import smbclient
+
+        folder = self._name(parts)
+        if folder in self._folders:
+            return
+        unc = "\\".join((self.share_unc, folder)) if folder else self.share_unc
+        self._call(path, smbclient.makedirs, unc, exist_ok=True)
+        self._folders.add(folder)
+
     def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
         import smbclient
 
-        target = self._unc(path)
-        folder, _, _ = target.rpartition("\\")
-        temp = f"{folder}\\{TEMP_PREFIX}{uuid.uuid4().hex}"
-        self._call(path, smbclient.makedirs, folder, exist_ok=True)
+        from mm_engine.storage.smb_transfer import create_for_write, write_and_rename
+
+        parts = self._parts(path)
+        if not parts:
+            raise ValueError("storage path is empty")
+        folder = parts[:-1]
+        temp = self._name([*folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}"])
+        self._make_folder(path, folder)
         try:
             try:
-                raw = self._call(path, smbclient.open_file, temp, "wb", buffering=0)
+                handle = self._run(path, lambda: create_for_write(self._tree(), temp))
             except FileNotFoundError:  # a remove() tidied the folder away meanwhile
-                self._call(path, smbclient.makedirs, folder, exist_ok=True)
-                raw = self._call(path, smbclient.open_file, temp, "wb", buffering=0)
-            try:
-                while chunk := stream.read(COPY_CHUNK):
-                    view = memoryview(chunk)
-                    while view:
-                        try:
-                            written = raw.write(view)
-                        except Exception as exc:
-                            raise self.translate(exc, path) from exc
-                        view = view[written:]
-            finally:
-                try:
-                    raw.close()
-                except Exception as exc:
-                    raise self.translate(exc, path) from exc
-            self._call(path, smbclient.replace, temp, target)
+                self._folders.clear()
+                self._make_folder(path, folder)
+                handle = self._run(path, lambda: create_for_write(self._tree(), temp))
+            written, mtime = self._run(
+                path, lambda: write_and_rename(handle, self._name(parts), stream)
+            )
         except BaseException:
+            self._folders.clear()
             # gone already, or the NAS is gone: nothing more to tidy
             with contextlib.suppress(Exception):
-                self._call(path, smbclient.remove, temp)
+                self._call(path, smbclient.remove, "\\".join((self.share_unc, temp)))
             raise
-        info = self.stat(path)
-        if info is None:
-            raise ShareUnreachable(f"{self._shown(path)} vanished right after writing")
-        return info
+        return ObjectInfo(path, written, _timestamp(mtime))
 
     def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         import smbclient
 
+        from mm_engine.storage.smb_transfer import read_range
+
         target = self._unc(path)
+        if length is not None and 0 < length <= SMALL_READ:
+            # one round trip (open, read, close): how the archive job checks each copy's tail
+            name = self._name(self._parts(path))
+            data = self._run(path, lambda: read_range(self._tree(), name, offset, length))
+            return io.BytesIO(data)
         raw = self._call(path, smbclient.open_file, target, "rb", buffering=0, share_access="rd")
         if offset:
             raw.seek(offset)  # only moves the file position: no request
@@ -569,6 +604,7 @@ class SMBStore:
         import smbclient
 
         target = self._unc(path)
+        self._folders.clear()
         with contextlib.suppress(FileNotFoundError):
             self._call(path, smbclient.remove, target)
         # tidy folders left empty, never the store's own folder

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
@@ -158,6 +159,50 @@ def _code(exc: BaseException) -> tuple[str, int]:
     return code, status
 
 
+class _Reach(io.RawIOBase):
+    """``stream`` as boto3 reads it, remembering how far into it any read reached: after a
+    successful upload that is the object's size, so no HEAD request has to ask for it.
+    Closing it leaves ``stream`` open: it belongs to the caller."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.start = stream.tell() if stream.seekable() else 0
+        self.reach = self.start
+        self._at = self.start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._at += n
+        self.reach = max(self.reach, self._at)
+        return n
+
+    def read(self, size: int = -1) -> bytes:  # whole blocks, without readinto's extra copy
+        data = self.stream.read(size)
+        self._at += len(data)
+        self.reach = max(self.reach, self._at)
+        return data
+
+    def seekable(self) -> bool:
+        return self.stream.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._at = self.stream.seek(offset, whence)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    @property
+    def sent(self) -> int:
+        return self.reach - self.start
+
+
 class _Body(io.RawIOBase):
     """A GET response's streaming body as a plain binary file; closing it frees the connection."""
 
@@ -271,11 +316,10 @@ class S3Store:
 
     def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
         key = self._key(path)
-        self._client().upload_fileobj(stream, self.bucket, key, Config=self._transfer_config())
-        info = self.stat(path)
-        if info is None:  # pragma: no cover - only a store that loses writes gets here
-            raise OSError(f"{self.name}: {key} was written but cannot be found")
-        return info
+        source = _Reach(stream)
+        self._client().upload_fileobj(source, self.bucket, key, Config=self._transfer_config())
+        # S3 stores an upload whole or not at all, so what was read is what it holds
+        return ObjectInfo("/".join(_parts(path, allow_empty=False)), source.sent, time.time())
 
     def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         if offset < 0 or (length is not None and length < 0):

@@ -24,6 +24,7 @@ and taken over only when its holder's process is gone or silent for an hour.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,7 +34,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -66,6 +69,10 @@ TAIL = 64 * 1024
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 STALE_SECONDS = 3600  # a lease not renewed this long is taken over even if its pid lives
 Progress = Callable[[int, int], None]
+# Copies under way at once, per storage type: while one waits for the server's answer another
+# sends (rclone keeps 4 in flight). Each runs on its own store, so its own connection. The
+# rest, a local folder and Google Drive (its quota counts requests per user), copy one by one.
+COPIES_IN_FLIGHT: dict[str, int] = {"smb": 3, "s3": 4, "gcs": 4, "azure": 4}
 
 
 def _now() -> str:
@@ -149,6 +156,43 @@ class _Source:
 
     def close(self) -> None:
         self.stream.close()
+
+
+class _StorePerThread:
+    """One store per copying thread, so a backend's connection (an SMB session, an HTTP
+    pool) is never shared between threads; the first is the one the run tested."""
+
+    def __init__(self, first: Store, build: Callable[[], Store]) -> None:
+        self.first = first
+        self._build = build
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._spare = [first]
+        self._built: list[Store] = []
+
+    def get(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            with self._lock:
+                store = self._spare.pop() if self._spare else None
+            if store is None:
+                store = self._build()
+                with self._lock:
+                    self._built.append(store)
+            self._local.store = store
+        return store
+
+    def close(self) -> None:
+        """Close the stores built here (their connections); the first is the caller's."""
+        for built in self._built:
+            layer: object = built  # through the retry / crypt / progress wrappers
+            while layer is not None:
+                close = getattr(layer, "close", None)
+                if callable(close):
+                    with contextlib.suppress(Exception):
+                        close()
+                    break
+                layer = getattr(layer, "inner", None)
 
 
 class Archiver:
@@ -283,51 +327,101 @@ class Archiver:
             self._down(info, report, state)
             return
         total = info.pending
+        workers = COPIES_IN_FLIGHT.get(info.kind, 1)
+        stores = _StorePerThread(
+            store, lambda: self.connectors.build_store(info.id, info.encrypt, sleep=self.sleep)
+        )
+        in_flight: deque[tuple[Recording, Future[str]]] = deque()
         done = 0
+
+        def settle_oldest() -> bool:
+            nonlocal done
+            done += 1
+            going_on = self._settle(stores, in_flight.popleft(), info, job, token, report, done)
+            if going_on and progress is not None:
+                progress(done, max(total, done))
+            return going_on
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="mm-archive") as pool:
+            try:
+                for rec in self._pending(info.id, total):
+                    if self.stopping.is_set():
+                        report.status = "stopped"
+                        report.error = "the service is stopping; the next run goes on from here"
+                        return
+                    in_flight.append((rec, pool.submit(self._copy_with, stores, info, rec)))
+                    if len(in_flight) >= workers and not settle_oldest():
+                        return
+                while in_flight:
+                    if not settle_oldest():
+                        return
+            finally:
+                # copies already under way finish and are recorded: they were made and checked
+                for rec, future in in_flight:
+                    with contextlib.suppress(Exception):
+                        self._record(info, rec, future.result(), job, token, done)
+                        report.archived += 1
+                        report.bytes += rec.size
+                stores.close()
+        self.connectors.record_test(
+            info.id,
+            TestResult(info.name, Accessibility.OK, f"Archive run at {_now()} succeeded.", _now()),
+        )
+        self.alarms.clear(AlarmType.ARCHIVE_ERROR, dedupe=alarm_dedupe(info.id))
+
+    def _pending(self, connector_id: int, total: int) -> Iterator[Recording]:
+        """Recordings with no copy on the connector, oldest call first, a batch at a time.
+        ``total`` is the pending count (two index counts): when it is 0 the walk, which probes
+        every recording (about 0.4 s per million), is skipped."""
         after: tuple[float, int] = (-1e300, 0)
-        # the count is two index counts; the walk below probes every recording (about 0.4 s
-        # per million), so it is skipped when nothing is pending
         while total:
             rows = self.db.query(
                 f"SELECT {COLUMNS} FROM recordings r WHERE (r.start_ts, r.id) > (?, ?)"
                 " AND NOT EXISTS (SELECT 1 FROM archive_copies c"
                 "   WHERE c.connector_id = ? AND c.recording_id = r.id)"
                 " ORDER BY r.start_ts, r.id LIMIT ?",
-                (*after, info.id, BATCH),
+                (*after, connector_id, BATCH),
             )
             if not rows:
-                break
+                return
             for row in rows:
-                if self.stopping.is_set():
-                    report.status = "stopped"
-                    report.error = "the service is stopping; the next run goes on from here"
-                    return
                 after = (row["start_ts"], row["id"])
-                rec = recording_from_row(row)
-                try:
-                    sha = self._copy(store, info, rec)
-                except _FileProblem as problem:
-                    report.failed.append(rec.id)
-                    self._file_error(info, rec, scrub(str(problem), secrets))
-                except _ConnectorDown as down:
-                    state = self._state_after_failure(store)
-                    self._down(info, report, state, scrub(str(down), secrets))
-                    return
-                else:
-                    if not self._record(info, rec, sha, job, token, done + 1):
-                        report.status = "stopped"
-                        report.error = "another archive run took over"
-                        return
-                    report.archived += 1
-                    report.bytes += rec.size
-                done += 1
-                if progress is not None:
-                    progress(done, max(total, done))
-        self.connectors.record_test(
-            info.id,
-            TestResult(info.name, Accessibility.OK, f"Archive run at {_now()} succeeded.", _now()),
-        )
-        self.alarms.clear(AlarmType.ARCHIVE_ERROR, dedupe=alarm_dedupe(info.id))
+                yield recording_from_row(row)
+
+    def _copy_with(self, stores: _StorePerThread, info: ConnectorInfo, rec: Recording) -> str:
+        return self._copy(stores.get(), info, rec)
+
+    def _settle(
+        self,
+        stores: _StorePerThread,
+        entry: tuple[Recording, Future[str]],
+        info: ConnectorInfo,
+        job: int,
+        token: str,
+        report: ArchiveReport,
+        done: int,
+    ) -> bool:
+        """Record the oldest copy in flight (in the order they were started); False when the
+        run must end: the connector failed or another run took over."""
+        rec, future = entry
+        secrets = self.connectors.secrets_of(info.id)
+        try:
+            sha = future.result()
+        except _FileProblem as problem:
+            report.failed.append(rec.id)
+            self._file_error(info, rec, scrub(str(problem), secrets))
+            return True
+        except _ConnectorDown as down:
+            state = self._state_after_failure(stores.first)
+            self._down(info, report, state, scrub(str(down), secrets))
+            return False
+        if not self._record(info, rec, sha, job, token, done):
+            report.status = "stopped"
+            report.error = "another archive run took over"
+            return False
+        report.archived += 1
+        report.bytes += rec.size
+        return True
 
     @staticmethod
     def _state_after_failure(store: Store) -> Accessibility:
@@ -357,11 +451,12 @@ class Archiver:
         finally:
             source.close()
         try:
-            # put() reports the stored size and the read below runs to the end of the object,
-            # so no stat() is needed: one request per file fewer
+            # put() reports the stored size, so no stat() is needed, and the read below is of
+            # the last bytes exactly (an SMB store answers it in one round trip)
             if stored.size != rec.size:
                 raise _FileProblem(f"the copy holds {stored.size} bytes, not {rec.size} bytes")
-            with store.open(rec.path, max(0, rec.size - len(source.tail))) as fh:
+            tail_at = max(0, rec.size - len(source.tail))
+            with store.open(rec.path, tail_at, len(source.tail)) as fh:
                 back = fh.read()
         except _FileProblem:
             self._discard(store, rec.path)

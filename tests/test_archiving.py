@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from mm_engine.alarms import AlarmType
-from mm_engine.archiving import KIND
+from mm_engine.archiving import COPIES_IN_FLIGHT, KIND
 from mm_engine.domain import Recording, Verification
 from mm_engine.engine import Engine
 from mm_engine.errors import Refused
@@ -28,6 +29,8 @@ from tests.conftest import AddRecording
 from tests.service_helpers import mm, wait_for
 from tests.stores.net import free_port
 from tests.stores.s3 import FOLDER, S3Server
+from tests.stores.samba import Samba
+from tests.stores.smb import settings_for
 
 OLD = datetime.now(UTC) - timedelta(days=400)
 
@@ -169,6 +172,33 @@ def test_archiving_to_s3_mirrors_the_layout_under_the_parent_folder(
     originals = {r.id: local_bytes(engine, r) for r in recs}
     engine.catalogue.drop_local([r.id for r in recs])
     assert {r.id: played(engine, r) for r in recs} == originals
+
+
+def test_a_nas_gets_every_recording_once_with_several_copies_in_flight(
+    engine: Engine, add_recording: AddRecording, samba: Samba
+) -> None:
+    """Copies to a NAS overlap (COPIES_IN_FLIGHT); each is still checked and recorded once,
+    a bad recording among them fails alone, and progress counts up one by one."""
+    assert COPIES_IN_FLIGHT["smb"] > 1
+    recs = [add_recording(start=OLD + timedelta(minutes=m)) for m in range(12)]
+    damaged = recs[5]
+    (engine.store().root / damaged.path).write_bytes(b"not the recorded audio")
+    folder = f"inflight-{uuid.uuid4().hex[:8]}"
+    engine.connectors.add("NAS", "smb", settings_for(samba, folder))
+    engine.connectors.activate("NAS")
+    counts: list[int] = []
+
+    report = engine.archiver.run_once(lambda done, total: counts.append(done))
+
+    assert (report.status, report.archived, report.failed) == ("done", 11, [damaged.id])
+    assert counts == list(range(1, 13))
+    good = [r for r in recs if r is not damaged]
+    assert copies(engine, "NAS") == sorted(r.id for r in good)
+    on_share = samba.folder / folder
+    for rec in good:
+        assert (on_share / rec.path).read_bytes() == local_bytes(engine, rec)
+    assert not (on_share / damaged.path).exists()
+    assert not [p for p in on_share.rglob("*") if p.name.startswith(".mm-tmp-")]
 
 
 # -- when things go wrong ---------------------------------------------------------------------

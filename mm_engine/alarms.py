@@ -3,6 +3,11 @@
 An alarm is *open* until it is cleared (the condition went away) or acknowledged (a person saw
 it). Repeats of an open alarm only count up, so a flood of the same failure is one line and one
 e-mail; a repeat after acknowledgement is news again and starts a new alarm.
+
+The stored ``message`` is English (whoever reads it later may speak anything else); a front end
+says it in its reader's language from what is stored beside it, type, variant and params::
+
+    _(template_of(row["type"], row["variant"])), then fill(that, row["params"])
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from mm_engine import outbox
 from mm_engine.db import Database
 from mm_engine.errors import NotFound
+from mm_engine.text import N_, msg
 
 log = logging.getLogger(__name__)
 
@@ -53,103 +59,136 @@ NOT_MAILED: frozenset[AlarmType] = frozenset({AlarmType.EMAIL_ERROR})
 SYSTEM_OPERATOR = "system operator"
 
 
-# (type, variant) -> (severity, template). Templates are the seed's texts, with named fields.
+# (type, variant) -> (severity, template). Templates are the seed's texts, with named fields;
+# marked for the catalogs, translated by a front end with template_of() and fill().
 TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.DISK_SPACE_ERROR, "calculate"): (
         Severity.MAJOR,
-        "Failed to calculate disk space of {path}: {error}",
+        N_("Failed to calculate disk space of {path}: {error}"),
     ),
     (AlarmType.DISK_SPACE_ERROR, "low"): (
         Severity.MAJOR,
-        "Not enough space on the local disk available for Media Manager. "
-        "Will attempt to free {gb} GB.",
+        N_(
+            "Not enough space on the local disk available for Media Manager. "
+            "Will attempt to free {gb} GB."
+        ),
     ),
     (AlarmType.DISK_SPACE_ERROR, "rename"): (
         Severity.MAJOR,
-        "Failed to rename file {file1} to {file2}.",
+        N_("Failed to rename file {file1} to {file2}."),
     ),
     (AlarmType.FILE_PARSE_ERROR, ""): (
         Severity.MINOR,
-        "Failed to parse file {file}. due to unsupported file format. {reason}",
+        N_("Failed to parse file {file}. due to unsupported file format. {reason}"),
     ),
     (AlarmType.FILE_ENCODE_ERROR, ""): (
         Severity.MINOR,
-        "Failed to encode file {file} from codec {codec} to {target}. {reason}",
+        N_("Failed to encode file {file} from codec {codec} to {target}. {reason}"),
     ),
     (AlarmType.CONFIGURATION_ERROR, ""): (
         Severity.WARNING,
-        "System configuration for attribute {attribute} is invalid. {reason}",
+        N_("System configuration for attribute {attribute} is invalid. {reason}"),
     ),
-    (AlarmType.SYSTEM_RESTART, ""): (Severity.INFO, "Service {event} on {time}"),
-    (AlarmType.FILE_ERROR, "delete"): (Severity.MINOR, "Failed to delete file(s). {reason}"),
+    (AlarmType.SYSTEM_RESTART, ""): (Severity.INFO, N_("Service {event} on {time}")),
+    (AlarmType.FILE_ERROR, "delete"): (Severity.MINOR, N_("Failed to delete file(s). {reason}")),
     (AlarmType.FILE_ERROR, "copy"): (
         Severity.MINOR,
-        "Failed to copy file {file1} to {file2}. {reason}",
+        N_("Failed to copy file {file1} to {file2}. {reason}"),
     ),
     (AlarmType.INTERNAL_SERVICE_ERROR, ""): (
         Severity.MAJOR,
-        "Failed to {action} internal service {service}. {reason}",
+        N_("Failed to {action} internal service {service}. {reason}"),
     ),
     (AlarmType.CONFIGURATION_CHANGED, ""): (
         Severity.INFO,
-        "Media Manager application configuration is changed. {details}",
+        N_("Media Manager application configuration is changed. {details}"),
     ),
     (AlarmType.ACCOUNT_LOCKED, ""): (
         Severity.WARNING,
-        "Account {user} is locked after {failures} failed logins, until {until}.",
+        N_("Account {user} is locked after {failures} failed logins, until {until}."),
     ),
     (AlarmType.ARCHIVE_ERROR, ""): (
         Severity.MAJOR,
-        "Connector {name} is not accessible: {error}",
+        N_("Connector {name} is not accessible: {error}"),
     ),
     (AlarmType.FILE_ERROR, "archive"): (
         Severity.MINOR,
-        "Failed to copy file {file1} to {file2}. {reason}",
+        N_("Failed to copy file {file1} to {file2}. {reason}"),
     ),
     (AlarmType.EMAIL_ERROR, ""): (
         Severity.MAJOR,
-        "Failed to send alarm e-mail to {recipients}: {error}",
+        N_("Failed to send alarm e-mail to {recipients}: {error}"),
     ),
     # DVD connectors (seed F16; mm_engine/dvd/archive.py): what the technician must do
     (AlarmType.DVD_ERROR, "full"): (
         Severity.MAJOR,
-        "Connector {name}: disc {volume_id} is full, insert a blank DVD+RW into {drive}.",
+        N_("Connector {name}: disc {volume_id} is full, insert a blank DVD+RW into {drive}."),
     ),
     (AlarmType.DVD_ERROR, "no_disc"): (
         Severity.WARNING,
-        "Connector {name}: there is no disc in {drive}; {insert}.",
+        N_("Connector {name}: there is no disc in {drive}; {insert}."),
     ),
     (AlarmType.DVD_ERROR, "foreign"): (
         Severity.MAJOR,
-        "Connector {name}: the disc in {drive} is not ours and was not written ({reason}). "
-        "Insert a blank DVD+RW.",
+        N_(
+            "Connector {name}: the disc in {drive} is not ours and was not written ({reason}). "
+            "Insert a blank DVD+RW."
+        ),
     ),
     (AlarmType.DVD_ERROR, "medium"): (
         Severity.MAJOR,
-        "Connector {name}: the disc in {drive} is a {medium}, not a DVD+RW; insert a blank DVD+RW.",
+        N_(
+            "Connector {name}: the disc in {drive} is a {medium}, not a DVD+RW; "
+            "insert a blank DVD+RW."
+        ),
     ),
     (AlarmType.DVD_ERROR, "write"): (
         Severity.MAJOR,
-        "Connector {name}: writing disc {volume_id} in {drive} failed: {error} Nothing was lost: "
-        "the recordings stay pending for the next session.",
+        N_(
+            "Connector {name}: writing disc {volume_id} in {drive} failed: {error} "
+            "Nothing was lost: the recordings stay pending for the next session."
+        ),
     ),
 }
+
+
+def template_of(type_: AlarmType | str, variant: str = "") -> str:
+    """The English template of an alarm (marked for the catalogs): a front end translates it
+    with ``_()`` and fills it with :func:`fill` and the alarm's stored params."""
+    return TEMPLATES[(AlarmType(type_), variant)][1]
+
+
+def fill(template: str, params: dict[str, Any]) -> str:
+    """``template`` with ``params`` filled in as the stored message has them: a field the
+    alarm was raised without reads as empty, and the sentence is stripped."""
+    return template.format(**{k: params.get(k, "") for k in _fields(template)}).strip()
+
+
+def variant_of(dedupe_key: str) -> str:
+    """The variant of a stored alarm, from its de-duplication key (``type:variant:...``)."""
+    parts = dedupe_key.split(":", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 @dataclass(frozen=True)
 class Alarm:
     type: AlarmType
     severity: Severity
-    message: str
+    message: str  # English, as stored; template_of(type, variant) + params say it elsewhere
     params: dict[str, Any]
     dedupe_key: str
+    variant: str = ""
+
+    @property
+    def template(self) -> str:
+        return template_of(self.type, self.variant)
 
     @classmethod
     def make(cls, type_: AlarmType, variant: str = "", dedupe: str = "", **params: Any) -> Alarm:
         severity, template = TEMPLATES[(type_, variant)]
-        message = template.format(**{k: params.get(k, "") for k in _fields(template)}).strip()
+        message = fill(template, params)
         key = f"{type_.value}:{variant}:{dedupe or message}"
-        return cls(type_, severity, message, params, key)
+        return cls(type_, severity, message, params, key, variant)
 
 
 def _fields(template: str) -> list[str]:
@@ -258,6 +297,7 @@ class Alarms:
             {
                 **dict(r),
                 "params": json.loads(r["params"]),
+                "variant": variant_of(r["dedupe_key"]),
                 "cleared": r["cleared_at"] is not None,
                 "acknowledged": r["acknowledged_at"] is not None,
             }
@@ -284,10 +324,12 @@ class Alarms:
             }
             unknown = [i for i in wanted if i not in found]
             if unknown:
-                listed = ", ".join(str(i) for i in unknown)
                 raise NotFound(
-                    f"No alarm with id {listed}; nothing was acknowledged.",
-                    "`mm alarms list --all` shows every alarm with its id.",
+                    msg(
+                        "No alarm with id {ids}; nothing was acknowledged.",
+                        ids=", ".join(str(i) for i in unknown),
+                    ),
+                    msg("`mm alarms list --all` shows every alarm with its id."),
                 )
             fresh = [i for i in wanted if found[i] is None]
             conn.executemany(

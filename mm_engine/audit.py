@@ -36,6 +36,7 @@ from mm_engine.config import Config
 from mm_engine.db import Database
 from mm_engine.errors import InvalidInput, Refused
 from mm_engine.passwords import check_new_password
+from mm_engine.text import N_, msg
 
 GENESIS = "0" * 64
 DEFAULT_LIMIT = 50
@@ -64,7 +65,8 @@ class AuditAction(StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             raise InvalidInput(
-                f"Audit action {text!r} is not known.", f"Use one of {', '.join(cls)}."
+                msg("Audit action {action!r} is not known.", action=text),
+                msg("Use one of {actions}.", actions=", ".join(cls)),
             ) from None
 
 
@@ -244,7 +246,8 @@ def _encode_cursor(last_id: int, fingerprint: str) -> str:
 
 def _decode_cursor(cursor: str, fingerprint: str) -> int:
     bad = InvalidInput(
-        "The cursor is not valid.", "Pass the cursor exactly as the previous page gave it."
+        msg("The cursor is not valid."),
+        msg("Pass the cursor exactly as the previous page gave it."),
     )
     text = cursor.strip()
     try:
@@ -254,8 +257,8 @@ def _decode_cursor(cursor: str, fingerprint: str) -> int:
         raise bad from None
     if not same:
         raise InvalidInput(
-            "The cursor belongs to a different set of filters.",
-            "Repeat the same filters to continue, or start again without a cursor.",
+            msg("The cursor belongs to a different set of filters."),
+            msg("Repeat the same filters to continue, or start again without a cursor."),
         )
     if not isinstance(last_id, int) or isinstance(last_id, bool):
         raise bad
@@ -292,7 +295,13 @@ class Audit:
         """Newest first, one page at a time (keyset on id, never OFFSET)."""
         filters = filters or AuditFilter()
         if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInput(f"The page size must be between 1 and {MAX_LIMIT}; got {limit}.")
+            raise InvalidInput(
+                msg(
+                    "The page size must be between 1 and {max}; got {limit}.",
+                    max=MAX_LIMIT,
+                    limit=limit,
+                )
+            )
         clauses, params = filters.where()
         if cursor:
             clauses.append("id < ?")
@@ -350,7 +359,11 @@ class Audit:
                     False,
                     walk.checked,
                     newest + 1,
-                    f"events {newest + 1}..{sequence} were removed from the end of the trail",
+                    msg(
+                        "events {first}..{last} were removed from the end of the trail",
+                        first=newest + 1,
+                        last=sequence,
+                    ),
                     walk.first_id,
                     last_id,
                 )
@@ -361,10 +374,18 @@ class Audit:
         event_id = int(row["id"])
         if event_id != walk.expected_id:
             if event_id > walk.expected_id:
-                return f"events {walk.expected_id}..{event_id - 1} before it were removed"
-            return f"event id {event_id} is out of order (expected {walk.expected_id})"
+                return msg(
+                    "events {first}..{last} before it were removed",
+                    first=walk.expected_id,
+                    last=event_id - 1,
+                )
+            return msg(
+                "event id {id} is out of order (expected {expected})",
+                id=event_id,
+                expected=walk.expected_id,
+            )
         if row["prev_hash"] != walk.expected_prev:
-            return "it does not follow the event before it (removed or reordered events)"
+            return msg("it does not follow the event before it (removed or reordered events)")
         recomputed = row_hash(
             str(row["prev_hash"]),
             event_id,
@@ -374,7 +395,7 @@ class Audit:
             str(row["details"]),
         )
         if recomputed != row["hash"]:
-            return "its contents were changed after it was recorded"
+            return msg("its contents were changed after it was recorded")
         return ""
 
     # -- retention ------------------------------------------------------------------------
@@ -430,12 +451,15 @@ class Audit:
         """
         import pyzipper  # type: ignore[import-untyped]  # only export needs it
 
-        check_new_password(password, "The export password")
+        check_new_password(password, N_("The export password"))
         target = Path(path)
         if target.is_dir():
-            raise Refused(f"{target} is a directory.", "Give a file name such as audit.zip.")
+            raise Refused(
+                msg("{path} is a directory.", path=target),
+                msg("Give a file name such as audit.zip."),
+            )
         if not target.parent.is_dir():
-            raise Refused(f"The folder {target.parent} does not exist.")
+            raise Refused(msg("The folder {folder} does not exist.", folder=target.parent))
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         count = 0
         try:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mm_engine.errors import EngineBusy
+from mm_engine.text import msg
 
 
 class EngineLock:
@@ -29,11 +30,22 @@ class EngineLock:
         except BlockingIOError:
             os.close(fd)
             pid = self.holder()
-            who = f"process {pid}" if pid else "another process"
+            where = self.path.parent
             raise EngineBusy(
-                f"The mm engine is already running ({who}) on {self.path.parent}.",
-                "Stop it first (e.g. `systemctl stop mm`), or open the console beside it: "
-                "it works on the same catalogue.",
+                msg(
+                    "The mm engine is already running (process {pid}) on {folder}.",
+                    pid=pid,
+                    folder=where,
+                )
+                if pid
+                else msg(
+                    "The mm engine is already running (another process) on {folder}.",
+                    folder=where,
+                ),
+                msg(
+                    "Stop it first (e.g. `systemctl stop mm`), or open the console beside it: "
+                    "it works on the same catalogue."
+                ),
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from mm_engine.errors import InvalidInput
+from mm_engine.text import N_, Msg, msg
 
 SCHEME = "scrypt"
 SALT_BYTES = 16
@@ -44,13 +45,26 @@ class ScryptParams:
 DEFAULT_PARAMS = ScryptParams()
 
 
-def check_new_password(password: str, what: str = "The password") -> None:
+def check_new_password(password: str, what: str = N_("The password")) -> None:
+    """Refuse a password that is too short or too long; ``what`` names it in the sentence (a
+    constant marked with ``N_``, translated where the sentence is shown)."""
+    subject = what if isinstance(what, Msg) else Msg(what)
     if len(password) < MIN_PASSWORD_CHARS:
         raise InvalidInput(
-            f"{what} is too short: at least {MIN_PASSWORD_CHARS} characters are required."
+            msg(
+                "{what} is too short: at least {min} characters are required.",
+                what=subject,
+                min=MIN_PASSWORD_CHARS,
+            )
         )
     if len(password) > MAX_PASSWORD_CHARS:
-        raise InvalidInput(f"{what} is too long (more than {MAX_PASSWORD_CHARS} characters).")
+        raise InvalidInput(
+            msg(
+                "{what} is too long (more than {max} characters).",
+                what=subject,
+                max=MAX_PASSWORD_CHARS,
+            )
+        )
 
 
 def _derive(password: str, salt: bytes, params: ScryptParams) -> bytes:

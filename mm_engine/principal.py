@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from mm_engine.errors import InvalidInput, Refused
+from mm_engine.text import msg
 
 
 class Role(StrEnum):
@@ -31,8 +32,8 @@ class Role(StrEnum):
             if role.value == wanted:
                 return role
         raise InvalidInput(
-            f"Role {text!r} is not known.",
-            f"Use one of {', '.join(r.label for r in cls)}.",
+            msg("Role {role!r} is not known.", role=text),
+            msg("Use one of {roles}.", roles=", ".join(r.label for r in cls)),
         )
 
 
@@ -45,7 +46,9 @@ class ReplayScope(StrEnum):
         try:
             return cls(text.strip().lower())
         except ValueError:
-            raise InvalidInput(f"Replay scope {text!r} is not known.", "Use all or mine.") from None
+            raise InvalidInput(
+                msg("Replay scope {scope!r} is not known.", scope=text), msg("Use all or mine.")
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,11 @@ class Principal:
     def is_administrator(self) -> bool:
         return self.role is Role.ADMINISTRATOR
 
-    def require_administrator(self, what: str) -> None:
+    def require_administrator(self, refusal: str) -> None:
+        """Refuse with ``refusal`` (the whole sentence, e.g. ``msg("{name} may not list users:
+        only administrators may.", name=...)``) unless this principal is an administrator."""
         if not self.is_administrator:
-            raise Refused(
-                f"{self.name} may not {what}: only administrators may.",
-                "Ask an administrator.",
-            )
+            raise Refused(refusal, msg("Ask an administrator."))
 
 
 # Commands run on the server by the data directory's owner, without logging in as anyone.

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mm_engine.errors import MMError
+from mm_engine.text import N_, msg
 
 PREFIX = "enc:v1:"
 KEY_FILE = "secrets.key"
@@ -28,7 +29,7 @@ NONCE_BYTES = 12
 
 
 class SecretError(MMError):
-    title = "Secret cannot be read"
+    title = N_("Secret cannot be read")
 
 
 def is_sealed(value: str) -> bool:
@@ -54,26 +55,33 @@ class SecretBox:
 
     def open(self, token: str, context: str = "") -> str:
         if not is_sealed(token):
-            raise SecretError("A stored secret is not in a known sealed format.")
+            raise SecretError(msg("A stored secret is not in a known sealed format."))
         try:
             blob = base64.urlsafe_b64decode(token[len(PREFIX) :].encode("ascii"))
         except ValueError:
-            raise SecretError("A stored secret is damaged (not valid base64).") from None
+            raise SecretError(msg("A stored secret is damaged (not valid base64).")) from None
         nonce, sealed = blob[:NONCE_BYTES], blob[NONCE_BYTES:]
         name = context or "unnamed"
         if self._aead is None and not self.key_path.exists():
             raise SecretError(
-                f"A stored secret ({name}) cannot be decrypted: "
-                f"the key {self.key_path} is missing.",
-                "Restore keys/ from the backup, or set the secret again.",
+                msg(
+                    "A stored secret ({name}) cannot be decrypted: the key {key} is missing.",
+                    name=name,
+                    key=self.key_path,
+                ),
+                msg("Restore keys/ from the backup, or set the secret again."),
             )
         try:
             plain = self._cipher().decrypt(nonce, sealed, context.encode())
         except InvalidTag:
             raise SecretError(
-                f"A stored secret ({name}) cannot be decrypted with {self.key_path}: "
-                "the key was replaced or the value was damaged.",
-                "Restore keys/ from the backup, or set the secret again.",
+                msg(
+                    "A stored secret ({name}) cannot be decrypted with {key}: "
+                    "the key was replaced or the value was damaged.",
+                    name=name,
+                    key=self.key_path,
+                ),
+                msg("Restore keys/ from the backup, or set the secret again."),
             ) from None
         return plain.decode()
 
@@ -87,7 +95,7 @@ class SecretBox:
             self._create()
         raw = base64.urlsafe_b64decode(self.key_path.read_bytes().strip())
         if len(raw) != 32:
-            raise SecretError(f"{self.key_path} is not a 256-bit key.")
+            raise SecretError(msg("{key} is not a 256-bit key.", key=self.key_path))
         return raw
 
     def _create(self) -> None:

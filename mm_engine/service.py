@@ -27,6 +27,7 @@ from mm_engine.job_queue import JobRunner
 from mm_engine.lock import EngineLock
 from mm_engine.mailer import MailSender
 from mm_engine.retention import Retention
+from mm_engine.text import msg
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ class Service:
             dedupe=f"ingest:{path.name}",
         )
         if give_up and path.exists():
-            quarantine([path], self.engine.data_dir.quarantine, f"ingest failed: {exc}")
+            quarantine(
+                [path], self.engine.data_dir.quarantine, msg("ingest failed: {error}", error=exc)
+            )
 
     def _now(self) -> str:
         return datetime.now().astimezone().isoformat(timespec="seconds")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mm_engine.domain import CALL_DETAIL_KEYS
+from mm_engine.text import msg
 
 CHUNK = 1 << 20
 
@@ -55,7 +56,7 @@ class Signer:
         if path.exists():
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} is not an Ed25519 key")
+                raise ValueError(msg("{path} is not an Ed25519 key", path=path))
             return key
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()

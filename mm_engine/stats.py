@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from mm_engine.errors import InvalidInput
+from mm_engine.text import msg
 
 if TYPE_CHECKING:
     from mm_engine.db import Database
@@ -67,7 +68,9 @@ def _midnight(day: date) -> float:
 
 def _check_days(days: int) -> None:
     if not 1 <= days <= MAX_DAYS:
-        raise InvalidInput(f"Days must be between 1 and {MAX_DAYS}; got {days}.")
+        raise InvalidInput(
+            msg("Days must be between 1 and {max}; got {days}.", max=MAX_DAYS, days=days)
+        )
 
 
 def recordings_per_day(db: Database, days: int, today: date | None = None) -> list[DayCount]:

@@ -29,6 +29,7 @@ from mm_engine.passwords import (
     verify_password,
 )
 from mm_engine.principal import SYSTEM, Principal, ReplayScope, Rights, Role
+from mm_engine.text import N_, msg, msgn
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,15 @@ MAX_ITEM_CHARS = 32
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 # a line number, account code or extension: digits (optionally +), or a plain code
 NUMBER = re.compile(r"^(\+?[0-9]+|[A-Za-z0-9_-]+)$")
-LOGIN_FAILED = "Login failed: unknown user name or wrong password."
+LOGIN_FAILED = msg("Login failed: unknown user name or wrong password.")
 
 
 class LoginFailed(Refused):
-    title = "Login failed"
+    title = N_("Login failed")
 
 
 class AccountLocked(Refused):
-    title = "Account locked"
+    title = N_("Account locked")
 
 
 def _now() -> datetime:
@@ -69,11 +70,13 @@ def _parse_iso(text: str | None) -> datetime | None:
 def check_name(name: str) -> str:
     name = name.strip()
     if name.lower() == SYSTEM.name:
-        raise InvalidInput(f"User name {name!r} is reserved for the local system operator.")
+        raise InvalidInput(
+            msg("User name {name!r} is reserved for the local system operator.", name=name)
+        )
     if not NAME.match(name):
         raise InvalidInput(
-            f"User name {name!r} is not valid.",
-            "Use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit.",
+            msg("User name {name!r} is not valid.", name=name),
+            msg("Use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit."),
         )
     return name
 
@@ -87,8 +90,8 @@ def parse_extension(value: str) -> str:
     value = value.strip()
     if value and (len(value) > MAX_ITEM_CHARS or not NUMBER.match(value)):
         raise InvalidInput(
-            f"extension: {value!r} is not a number or code.",
-            f"Use digits, letters, '_' or '-' (at most {MAX_ITEM_CHARS}).",
+            msg("extension: {value!r} is not a number or code.", value=value),
+            msg("Use digits, letters, '_' or '-' (at most {max}).", max=MAX_ITEM_CHARS),
         )
     return value
 
@@ -99,15 +102,20 @@ def parse_others(value: str | Sequence[str]) -> tuple[str, ...]:
     bad = [i for i in items if len(i) > MAX_ITEM_CHARS or not NUMBER.match(i)]
     if bad:
         raise InvalidInput(
-            f"others: {', '.join(repr(b) for b in bad)} is not a line number, account code or "
-            "extension.",
-            "Use digits, letters, '_' or '-', separated by ';' (e.g. 201;202;0301234567).",
+            msg(
+                "others: {items} is not a line number, account code or extension.",
+                items=", ".join(repr(b) for b in bad),
+            ),
+            msg("Use digits, letters, '_' or '-', separated by ';' (e.g. 201;202;0301234567)."),
         )
     joined = ";".join(items)
     if len(joined) > MAX_OTHERS_CHARS:
         raise InvalidInput(
-            f"others: the list is {len(joined)} characters long; at most {MAX_OTHERS_CHARS} "
-            "are allowed."
+            msg(
+                "others: the list is {length} characters long; at most {max} are allowed.",
+                length=len(joined),
+                max=MAX_OTHERS_CHARS,
+            )
         )
     return tuple(items)
 
@@ -117,11 +125,16 @@ def parse_groups(value: str | Sequence[str]) -> tuple[str, ...]:
     bad = [g for g in items if len(g) > MAX_GROUP_CHARS or not g.isprintable() or "," in g]
     if bad:
         raise InvalidInput(
-            f"groups: {', '.join(repr(b) for b in bad)} is not a hunt group name.",
-            f"Separate names with ';'; each at most {MAX_GROUP_CHARS} printable characters.",
+            msg("groups: {items} is not a hunt group name.", items=", ".join(repr(b) for b in bad)),
+            msg(
+                "Separate names with ';'; each at most {max} printable characters.",
+                max=MAX_GROUP_CHARS,
+            ),
         )
     if len(items) > MAX_GROUPS:
-        raise InvalidInput(f"groups: at most {MAX_GROUPS} groups; got {len(items)}.")
+        raise InvalidInput(
+            msg("groups: at most {max} groups; got {count}.", max=MAX_GROUPS, count=len(items))
+        )
     return tuple(dict.fromkeys(items))
 
 
@@ -241,29 +254,35 @@ class Users:
             "SELECT * FROM users WHERE name = ?", (name.strip(),)
         ).fetchone()
         if row is None:
-            raise NotFound(f"No user named {name.strip()!r}.", "`mm users list` shows them all.")
+            raise NotFound(
+                msg("No user named {name!r}.", name=name.strip()),
+                msg("`mm users list` shows them all."),
+            )
         return row
 
     @staticmethod
-    def _refuse_losing_last_admin(conn: sqlite3.Connection, name: str, doing: str) -> None:
+    def _refuse_losing_last_admin(conn: sqlite3.Connection, name: str, refusal: str) -> None:
+        """Refuse with ``refusal`` (a sentence naming the account) if ``name`` is the last
+        administrator."""
         others = conn.execute(
             "SELECT count(*) FROM users WHERE role = 'administrator' AND name != ?", (name,)
         ).fetchone()[0]
         if not others:
-            raise Refused(
-                f"Cannot {doing} {name}: it is the last administrator.",
-                "Add another administrator first.",
-            )
+            raise Refused(refusal, msg("Add another administrator first."))
 
     # -- reading --------------------------------------------------------------------------
     def list(self, by: Principal) -> list[UserInfo]:
-        by.require_administrator("list users")
+        by.require_administrator(
+            msg("{name} may not list users: only administrators may.", name=by.name)
+        )
         rows = self.db.query("SELECT * FROM users ORDER BY name COLLATE NOCASE")
         return [self._info(r) for r in rows]
 
     def get(self, by: Principal, name: str) -> UserInfo:
         if by.name.lower() != name.strip().lower():
-            by.require_administrator("see other users")
+            by.require_administrator(
+                msg("{name} may not see other users: only administrators may.", name=by.name)
+            )
         with self.db.read() as conn:
             return self._info(self._row(conn, name))
 
@@ -281,7 +300,9 @@ class Users:
         password: str,
         rights: Rights | None = None,
     ) -> UserInfo:
-        by.require_administrator("add users")
+        by.require_administrator(
+            msg("{name} may not add users: only administrators may.", name=by.name)
+        )
         name = check_name(name)
         role = Role.parse(role)
         rights = rights or Rights()
@@ -295,7 +316,7 @@ class Users:
         def apply(conn: sqlite3.Connection) -> UserInfo:
             existing = conn.execute("SELECT name FROM users WHERE name = ?", (name,)).fetchone()
             if existing:
-                raise Refused(f"A user named {existing[0]!r} already exists.")
+                raise Refused(msg("A user named {name!r} already exists.", name=existing[0]))
             conn.execute(
                 "INSERT INTO users (name, role, password_hash, created_at, updated_at,"
                 " replay_enabled, replay_scope, extension, groups, others, download)"
@@ -325,9 +346,13 @@ class Users:
         return self.db.write(apply)
 
     def set(self, by: Principal, name: str, change: UserChange) -> UserInfo:
-        by.require_administrator("change users")
+        by.require_administrator(
+            msg("{name} may not change users: only administrators may.", name=by.name)
+        )
         if change.is_empty():
-            raise InvalidInput("Nothing to change.", "Give at least one option to change.")
+            raise InvalidInput(
+                msg("Nothing to change."), msg("Give at least one option to change.")
+            )
         columns = change.columns()
         now = _iso(self.clock())
 
@@ -337,7 +362,14 @@ class Users:
             if columns.get("role", Role.ADMINISTRATOR.value) != Role.ADMINISTRATOR.value and (
                 row["role"] == Role.ADMINISTRATOR.value
             ):
-                self._refuse_losing_last_admin(conn, target, "change the role of")
+                self._refuse_losing_last_admin(
+                    conn,
+                    target,
+                    msg(
+                        "Cannot change the role of {name}: it is the last administrator.",
+                        name=target,
+                    ),
+                )
             updates = dict(columns)
             if change.unlock:
                 updates.update(failed_logins=0, locked_until=None)
@@ -366,7 +398,12 @@ class Users:
     def passwd(self, by: Principal, name: str, password: str) -> None:
         """Set a new password: administrators for anyone, everyone for themselves."""
         if by.name.lower() != name.strip().lower():
-            by.require_administrator("change other users' passwords")
+            by.require_administrator(
+                msg(
+                    "{name} may not change other users' passwords: only administrators may.",
+                    name=by.name,
+                )
+            )
         check_new_password(password)
         hashed = hash_password(password, self.params)
         now = _iso(self.clock())
@@ -384,12 +421,18 @@ class Users:
         self.db.write(apply)
 
     def remove(self, by: Principal, name: str) -> None:
-        by.require_administrator("remove users")
+        by.require_administrator(
+            msg("{name} may not remove users: only administrators may.", name=by.name)
+        )
 
         def apply(conn: sqlite3.Connection) -> None:
             row = self._row(conn, name)
             if row["role"] == Role.ADMINISTRATOR.value:
-                self._refuse_losing_last_admin(conn, row["name"], "remove")
+                self._refuse_losing_last_admin(
+                    conn,
+                    row["name"],
+                    msg("Cannot remove {name}: it is the last administrator.", name=row["name"]),
+                )
             conn.execute("DELETE FROM users WHERE id = ?", (row["id"],))
             self.audit.record(
                 conn, by.name, AuditAction.USER, {"op": "remove", "name": row["name"]}
@@ -421,9 +464,17 @@ class Users:
                 None, row["name"], AuditAction.LOGIN, {"result": "refused", "reason": "locked"}
             )
             raise AccountLocked(
-                f"Account {row['name']} is locked until {until.astimezone():%Y-%m-%d %H:%M:%S %Z}"
-                f" after {MAX_FAILED_LOGINS} failed logins.",
-                f"Try again then, or ask an administrator: mm users set {row['name']} --unlock",
+                msgn(
+                    "Account {name} is locked until {until:%Y-%m-%d %H:%M:%S %Z}"
+                    " after {count} failed logins.",
+                    MAX_FAILED_LOGINS,
+                    name=row["name"],
+                    until=until.astimezone(),
+                ),
+                msg(
+                    "Try again then, or ask an administrator: mm users set {name} --unlock",
+                    name=row["name"],
+                ),
             )
         stored = str(row["password_hash"])
         if not verify_password(password, stored):

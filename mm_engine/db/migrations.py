@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from mm_engine.text import msg
+
 Step = Callable[[sqlite3.Connection], None]
 
 
@@ -377,7 +379,11 @@ def migrate(conn: sqlite3.Connection) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(STEPS):
             raise RuntimeError(
-                f"database schema {version} is newer than this mm ({len(STEPS)}): upgrade mm"
+                msg(
+                    "database schema {version} is newer than this mm ({supported}): upgrade mm",
+                    version=version,
+                    supported=len(STEPS),
+                )
             )
         for number, step in enumerate(STEPS[version:], start=version + 1):
             step(conn)

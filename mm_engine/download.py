@@ -26,13 +26,15 @@ from mm_engine.catalogue import Catalogue
 from mm_engine.domain import Recording, Verification
 from mm_engine.errors import InvalidInput, MMError
 from mm_engine.ingest.pipeline import safe_name
+from mm_engine.text import N_, msg
 
 DEFAULT_FOLDER = "mm-downloads"
 CHUNK = 1 << 20
-WARNING = (
+WARNING = N_(
     "Downloaded files leave the audit's control: mm records who downloaded which recordings "
     "and where to, but not who copies, plays or passes the files on afterwards."
 )
+_WRITABLE_HINT = msg("Choose a folder you may write to.")
 
 
 def default_destination() -> Path:
@@ -76,7 +78,7 @@ def export(
 ) -> Download:
     """Write one recording as its .opus, or several as ``mm-recordings-<timestamp>.zip``."""
     if not recordings:
-        raise InvalidInput("Nothing to download.", "Choose at least one recording.")
+        raise InvalidInput(msg("Nothing to download."), msg("Choose at least one recording."))
     folder = prepare_folder(destination)
     moment = (now or datetime.now()).astimezone()
     if len(recordings) == 1:
@@ -99,15 +101,20 @@ def prepare_folder(destination: Path | str | None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise InvalidInput(
-            f"{folder} exists and is not a folder.", "Choose a folder to write the files into."
+            msg("{folder} exists and is not a folder.", folder=str(folder)),
+            msg("Choose a folder to write the files into."),
         ) from None
     except OSError as exc:
         raise MMError(
-            f"Cannot create the folder {folder}: {exc.strerror or exc}.",
-            "Choose a folder you may write to.",
+            msg(
+                "Cannot create the folder {folder}: {error}.",
+                folder=str(folder),
+                error=exc.strerror or exc,
+            ),
+            _WRITABLE_HINT,
         ) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise MMError(f"You may not write to {folder}.", "Choose a folder you may write to.")
+        raise MMError(msg("You may not write to {folder}.", folder=str(folder)), _WRITABLE_HINT)
     return folder
 
 
@@ -144,8 +151,12 @@ def _claim(folder: Path, name: str) -> Path:
             continue
         except OSError as exc:
             raise MMError(
-                f"Cannot write {candidate}: {exc.strerror or exc}.",
-                "Choose a folder you may write to.",
+                msg(
+                    "Cannot write {path}: {error}.",
+                    path=str(candidate),
+                    error=exc.strerror or exc,
+                ),
+                _WRITABLE_HINT,
             ) from exc
         os.close(fd)
         return candidate

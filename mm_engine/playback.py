@@ -25,6 +25,7 @@ import soundfile as sf
 
 from mm_engine.domain import Recording
 from mm_engine.errors import InvalidInput, MMError
+from mm_engine.text import N_, msg
 
 SKIP_SECONDS = 10.0
 BLOCK_SECONDS = 0.25  # one decoder read
@@ -34,7 +35,7 @@ BACKENDS_ENV = "MM_AUDIO_BACKENDS"  # e.g. "pulseaudio" or "alsa,pulseaudio"; "n
 
 Samples = npt.NDArray[np.float32]  # shape (frames, channels)
 Tap = Callable[[int, Samples], None]
-NO_AUDIO_HINT = (
+NO_AUDIO_HINT = msg(
     "Download the recording and play it on your own computer, or forward your computer's "
     "sound to this server (README: 'Hearing playback over SSH')."
 )
@@ -73,11 +74,14 @@ class Replay:
 
 
 class NoAudioOutput(MMError):
-    title = "No audio output"
+    title = N_("No audio output")
 
     def __init__(self, detail: str = "") -> None:
-        message = "No audio output on this server."
-        super().__init__(f"{message} ({detail})" if detail else message, NO_AUDIO_HINT)
+        if detail:
+            message = msg("No audio output on this server. ({detail})", detail=detail)
+        else:
+            message = msg("No audio output on this server.")
+        super().__init__(message, NO_AUDIO_HINT)
 
 
 _silencers: list[Any] = []  # the C callbacks must outlive every call into the libraries
@@ -126,8 +130,11 @@ def backends_from_environment() -> list[Any] | None:
     for name in (n.strip().lower() for n in text.split(",")):
         if name not in known:
             raise InvalidInput(
-                f"{BACKENDS_ENV}: {name!r} is not an audio backend.",
-                f"Use one or more of {', '.join(sorted(known))}, separated by ','.",
+                msg("{env}: {name!r} is not an audio backend.", env=BACKENDS_ENV, name=name),
+                msg(
+                    "Use one or more of {backends}, separated by ','.",
+                    backends=", ".join(sorted(known)),
+                ),
             )
         chosen.append(known[name])
     return chosen
@@ -155,8 +162,8 @@ class Player:
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             self._fh.close()
             raise MMError(
-                f"The recording's audio cannot be decoded: {exc}",
-                "Run `mm recordings verify` on it; the stored file may be damaged.",
+                msg("The recording's audio cannot be decoded: {error}", error=exc),
+                msg("Run `mm recordings verify` on it; the stored file may be damaged."),
             ) from exc
         self.samplerate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
@@ -360,7 +367,9 @@ class Player:
 
     def _require_open(self) -> None:
         if self._state is PlayerState.CLOSED:
-            raise MMError("This player was closed.", "Open the recording again to play it.")
+            raise MMError(
+                msg("This player was closed."), msg("Open the recording again to play it.")
+            )
 
     def _decode(self) -> None:
         while True:
@@ -382,7 +391,7 @@ class Player:
             except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                 with self._cond:
                     if generation == self._generation:
-                        self._error = f"The audio broke off: {exc}"
+                        self._error = msg("The audio broke off: {error}", error=exc)
                         self._eof = True
                 continue
             with self._cond:

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from mm_engine.errors import MMError
+from mm_engine.text import msg
 
 BLOCK_FRAMES = 1 << 16
 
@@ -50,8 +51,8 @@ def compute_peaks(
             audio = sf.SoundFile(fh)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise MMError(
-                f"The recording's audio cannot be decoded: {exc}",
-                "Run `mm recordings verify` on it; the stored file may be damaged.",
+                msg("The recording's audio cannot be decoded: {error}", error=exc),
+                msg("Run `mm recordings verify` on it; the stored file may be damaged."),
             ) from exc
         with audio:
             frames = int(audio.frames)

@@ -58,6 +58,7 @@ from mm_engine.search import COLUMNS
 from mm_engine.storage.base import Accessibility
 from mm_engine.storage.crypt import SUFFIX, encrypted_size
 from mm_engine.storage.dvd import KIND, DvdStore, FlushReport, VerifyFailed, WrongMedium
+from mm_engine.text import Msg, msg, msgn
 
 if TYPE_CHECKING:
     from mm_engine.archiving import Archiver, Progress
@@ -189,7 +190,11 @@ class DvdArchive:
             info = self.connectors.get(name)
             if info.kind != KIND:
                 raise InvalidInput(
-                    f"Connector {info.name!r} is a {info.kind} connector, not a DVD connector."
+                    msg(
+                        "Connector {name!r} is a {kind} connector, not a DVD connector.",
+                        name=info.name,
+                        kind=info.kind,
+                    )
                 )
             return info
         found = self.dvd_connectors()
@@ -200,13 +205,15 @@ class DvdArchive:
             return found[0]
         if not found:
             raise NotFound(
-                "There is no DVD connector.",
-                "Add one with `mm connectors add NAME --type dvd --set drive=/dev/sr0 "
-                "--set label=ARCHIVE`.",
+                msg("There is no DVD connector."),
+                msg(
+                    "Add one with `mm connectors add NAME --type dvd --set drive=/dev/sr0 "
+                    "--set label=ARCHIVE`."
+                ),
             )
         raise InvalidInput(
-            f"There are {len(found)} DVD connectors and none is active: say which one.",
-            f"Give --connector NAME ({', '.join(c.name for c in found)}).",
+            msgn("There are {count} DVD connectors and none is active: say which one.", len(found)),
+            msg("Give --connector NAME ({names}).", names=", ".join(c.name for c in found)),
         )
 
     # -- an archive run -----------------------------------------------------------------------
@@ -258,7 +265,7 @@ class DvdArchive:
             self._full(store, info, report, volume, eject=True)
             return
         self._clear(info, "full", "write")
-        self._accessible(info, f"Archive run at {_now()} wrote a session.")
+        self._accessible(info, msg("Archive run at {time} wrote a session.", time=_now()))
 
     def _look(self, store: DvdStore, info: ConnectorInfo, report: ArchiveReport) -> DiscState:
         """The disc in the drive, if it can take a session; otherwise an alarm and _Stop."""
@@ -276,15 +283,15 @@ class DvdArchive:
         drive = store.drive
         if state.kind is DiscKind.ABSENT:
             last = self.discs.in_drive(info.id) or self._last_disc(info.id)
-            insert = "insert a blank DVD+RW"
+            insert = msg("insert a blank DVD+RW")
             if last is not None and not last.full:
-                insert = f"insert disc {last.volume_id} or a blank DVD+RW"
-            self._dvd_alarm(info, report, "no_disc", f"there is no disc in {drive}", insert=insert)
+                insert = msg("insert disc {volume_id} or a blank DVD+RW", volume_id=last.volume_id)
+            said = msg("there is no disc in {drive}", drive=drive)
+            self._dvd_alarm(info, report, "no_disc", said, insert=insert)
             raise _Stop
         if state.kind is DiscKind.FOREIGN:
-            self._dvd_alarm(
-                info, report, "foreign", f"the disc in {drive} is not ours", reason=state.reason
-            )
+            said = msg("the disc in {drive} is not ours", drive=drive)
+            self._dvd_alarm(info, report, "foreign", said, reason=state.reason)
             raise _Stop
         media = state.media
         if not (media.dvd_plus_rw or media.image_file):
@@ -292,8 +299,12 @@ class DvdArchive:
                 info,
                 report,
                 "medium",
-                f"the disc in {drive} is a {media.media_type}, not a DVD+RW",
-                medium=media.media_type or "disc of unknown type",
+                msg(
+                    "the disc in {drive} is a {media_type}, not a DVD+RW",
+                    drive=drive,
+                    media_type=media.media_type,
+                ),
+                medium=media.media_type or msg("disc of unknown type"),
             )
             raise _Stop
         return state
@@ -343,7 +354,11 @@ class DvdArchive:
             cost = self._on_disc(info, rec.size)
             if cost > whole_disc:
                 report.failed.append(rec.id)
-                self._file_error(info, rec, f"it is larger ({rec.size:,} bytes) than a whole disc")
+                self._file_error(
+                    info,
+                    rec,
+                    msg("it is larger ({size:,} bytes) than a whole disc", size=rec.size),
+                )
                 continue
             if cost > budget:
                 return batch, True
@@ -374,7 +389,7 @@ class DvdArchive:
         for done, rec in enumerate(batch, start=1):
             if archiver.stopping.is_set():
                 report.status = "stopped"
-                report.error = "the service is stopping; the next run goes on from here"
+                report.error = msg("the service is stopping; the next run goes on from here")
                 raise _Stop
             try:
                 source = _Source(self.catalogue.open_audio(rec))
@@ -389,8 +404,10 @@ class DvdArchive:
                     self._file_error(
                         info,
                         rec,
-                        "its content does not match its catalogued checksum, so it was not "
-                        "archived; run `mm recordings verify` on it",
+                        msg(
+                            "its content does not match its catalogued checksum, so it was not "
+                            "archived; run `mm recordings verify` on it"
+                        ),
                     )
                     store.remove(self._disc_path(info, rec))
                     continue
@@ -400,9 +417,14 @@ class DvdArchive:
                     info,
                     report,
                     "write",
-                    f"spooling {rec.path} failed: {exc}",
+                    msg("spooling {path} failed: {error}", path=rec.path, error=exc),
                     volume_id="(spool)",
-                    error=f"spooling {rec.path} in {store.spool} failed: {exc}.",
+                    error=msg(
+                        "spooling {path} in {spool} failed: {error}.",
+                        path=rec.path,
+                        spool=str(store.spool),
+                        error=exc,
+                    ),
                 )
                 raise _Stop from exc
             finally:
@@ -442,7 +464,9 @@ class DvdArchive:
                 leftover = True
             except (ForeignDisc, WrongMedium, XorrisoError, VerifyFailed, Refused) as exc:
                 store.media_changed()
-                error = exc.message.rstrip(".") + "."
+                error = exc.message
+                if not error.endswith("."):
+                    error = msg("{error}.", error=exc.message)
                 self._dvd_alarm(info, report, "write", error, volume_id=volume, error=error)
                 raise _Stop from exc
         return None, leftover
@@ -467,7 +491,8 @@ class DvdArchive:
                 continue
             if not info.encrypt and rec.sha256 and on_disc != rec.sha256:
                 report.failed.append(rec.id)
-                self._file_error(info, rec, "the copy on the disc differs from the catalogue")
+                differs = msg("the copy on the disc differs from the catalogue")
+                self._file_error(info, rec, differs)
                 continue
             written.append(rec)
         media = store.disc().media
@@ -549,14 +574,19 @@ class DvdArchive:
                 log.warning("DVD %s: ejecting the full disc failed: %s", info.name, exc)
             self.discs.out_of_drive(info.id)
         self._clear(info, "write", "no_disc")
-        shown = volume_id or "in the drive"
-        self._dvd_alarm(
-            info,
-            report,
-            "full",
-            f"disc {shown} is full: insert a blank DVD+RW into {store.drive}",
-            volume_id=shown,
-        )
+        if volume_id:
+            shown: str = volume_id
+            said = msg(
+                "disc {volume_id} is full: insert a blank DVD+RW into {drive}",
+                volume_id=volume_id,
+                drive=store.drive,
+            )
+        else:
+            shown = msg("in the drive")
+            said = msg(
+                "disc in the drive is full: insert a blank DVD+RW into {drive}", drive=store.drive
+            )
+        self._dvd_alarm(info, report, "full", said, volume_id=shown)
 
     def _dvd_alarm(
         self, info: ConnectorInfo, report: ArchiveReport, variant: str, summary: str, **params: Any
@@ -574,7 +604,10 @@ class DvdArchive:
         )
         report.status = "unreachable"
         report.error = summary
-        message = f"Connector {info.name}: {summary}".rstrip(".") + "."
+        if summary.endswith("."):
+            message = msg("Connector {name}: {summary}", name=info.name, summary=summary)
+        else:
+            message = msg("Connector {name}: {summary}.", name=info.name, summary=summary)
         self.connectors.record_test(
             info.id, TestResult(info.name, Accessibility.UNREACHABLE, message, _now())
         )
@@ -586,7 +619,7 @@ class DvdArchive:
     def _unreachable(self, info: ConnectorInfo, report: ArchiveReport, detail: str) -> None:
         state = Accessibility.UNREACHABLE
         report.status = "unreachable"
-        report.error = f"the DVD drive cannot be used ({detail})"
+        report.error = msg("the DVD drive cannot be used ({detail})", detail=detail)
         self.connectors.record_test(
             info.id, TestResult(info.name, state, sentence(info.name, state, detail), _now())
         )
@@ -660,7 +693,7 @@ class DvdArchive:
     def _probe(self, node: str) -> MediaInfo:
         found = self._for_node(node)
         if not found:
-            raise NotFound(f"No DVD connector uses the drive {node}.")
+            raise NotFound(msg("No DVD connector uses the drive {drive}.", drive=node))
         return self.store_for(found[0]).x.media_info()
 
     def on_drive_event(self, event: DriveEvent) -> None:
@@ -747,16 +780,24 @@ class DvdArchive:
             "only_copies": len(self.discs.only_here(disc.id, 1 << 30)) if disc is not None else 0,
         }
         if state.kind is DiscKind.ABSENT:
-            out["problem"] = f"There is no disc in {store.drive}."
+            out["problem"] = msg("There is no disc in {drive}.", drive=store.drive)
         elif state.kind is DiscKind.FOREIGN:
-            out["problem"] = f"{state.reason[0].upper()}{state.reason[1:]}: mm will not write it."
+            out["problem"] = msg("{reason}: mm will not write it.", reason=state.opening)
+        elif not usable and media.media_type:
+            out["problem"] = msg(
+                "The disc in {drive} is a {media_type}, not a DVD+RW: insert a DVD+RW.",
+                drive=store.drive,
+                media_type=media.media_type,
+            )
         elif not usable:
-            out["problem"] = (
-                f"The disc in {store.drive} is a {media.media_type or 'disc of unknown type'},"
-                " not a DVD+RW: insert a DVD+RW."
+            out["problem"] = msg(
+                "The disc in {drive} is a disc of unknown type, not a DVD+RW: insert a DVD+RW.",
+                drive=store.drive,
             )
         elif full:
-            out["problem"] = f"Disc {state.volume_id} is full: insert a blank DVD+RW."
+            out["problem"] = msg(
+                "Disc {volume_id} is full: insert a blank DVD+RW.", volume_id=state.volume_id
+            )
         if state.kind in (DiscKind.BLANK, DiscKind.OURS) and usable and not full:
             room = max(0, media.free_bytes - pending_bytes)
             out["days_until_full"] = round(room / rate, 1) if rate > 0 else None
@@ -835,17 +876,17 @@ class DvdArchive:
             return False
         return bool(json.loads(row["params"]).get("connector", "").lower() == info.name.lower())
 
-    def _refuse_while_burning(self, info: ConnectorInfo, what: str) -> None:
+    def _refuse_while_burning(self, info: ConnectorInfo, refusal: Msg) -> None:
+        """``refusal`` says what is not done ("Not ejecting: ...")."""
         if self._burning(info):
-            raise Refused(
-                f"Not {what}: an archive run is writing to {info.name} now.",
-                "Wait until `mm archive status` shows it has finished.",
-            )
+            raise Refused(refusal, msg("Wait until `mm archive status` shows it has finished."))
 
     def eject(self, name: str | None = None) -> dict[str, Any]:
         """Open the drive's tray; the disc's catalogue state follows."""
         info = self.connector(name)
-        self._refuse_while_burning(info, "ejecting")
+        self._refuse_while_burning(
+            info, msg("Not ejecting: an archive run is writing to {name} now.", name=info.name)
+        )
         store = self.store_for(info)
         inside = self.discs.in_drive(info.id)
         store.eject()
@@ -861,7 +902,9 @@ class DvdArchive:
         <volume id>``; refused for a foreign disc, and for a disc that holds the only copy of
         any recording. Its copies leave the catalogue: those recordings are archived again."""
         info = self.connector(name)
-        self._refuse_while_burning(info, "blanking")
+        self._refuse_while_burning(
+            info, msg("Not blanking: an archive run is writing to {name} now.", name=info.name)
+        )
         store = self.store_for(info)
         store.media_changed()
         state = store.disc()
@@ -871,9 +914,14 @@ class DvdArchive:
             if only:
                 shown = ", ".join(str(i) for i in only)
                 raise Refused(
-                    f"Disc {disc.volume_id} holds the only copy of recording(s) {shown} (their "
-                    "local files are gone); blanking it would lose them.",
-                    "Keep this disc: mm plays those recordings from it.",
+                    msgn(
+                        "Disc {volume_id} holds the only copy of recording(s) {ids} (their "
+                        "local files are gone); blanking it would lose them.",
+                        len(only),
+                        volume_id=disc.volume_id,
+                        ids=shown,
+                    ),
+                    msg("Keep this disc: mm plays those recordings from it."),
                 )
         was = state.volume_id if state.kind is DiscKind.OURS else None
         store.erase(confirm)
@@ -899,19 +947,18 @@ class DvdArchive:
         try:
             state = store.disc()
         except XorrisoError as exc:
-            raise DiscNeeded(
-                recording_id, volume_id, store.drive, f"the drive cannot be read: {exc.message}"
-            ) from None
+            found = msg("the drive cannot be read: {error}", error=exc.message)
+            raise DiscNeeded(recording_id, volume_id, store.drive, found) from None
         if state.kind is DiscKind.OURS and state.volume_id == volume_id:
             return
         if state.kind is DiscKind.ABSENT:
-            found = "there is no disc in it"
+            found = msg("there is no disc in it")
         elif state.kind is DiscKind.BLANK:
-            found = "it holds a blank disc"
+            found = msg("it holds a blank disc")
         elif state.kind is DiscKind.OURS:
-            found = f"it holds disc {state.volume_id}"
+            found = msg("it holds disc {volume_id}", volume_id=state.volume_id)
         else:
-            found = "it holds a disc that is not ours"
+            found = msg("it holds a disc that is not ours")
         raise DiscNeeded(recording_id, volume_id, store.drive, found)
 
 

@@ -29,6 +29,7 @@ from mm_engine.domain import Recording
 from mm_engine.dvd.disc import volume_id as make_volume_id
 from mm_engine.dvd.xorriso import MediaInfo
 from mm_engine.errors import NotFound
+from mm_engine.text import msg
 
 LIBRARY_FILE = "library-id"
 
@@ -298,7 +299,9 @@ class DiscCatalogue:
 
         def apply(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM dvd_discs WHERE id = ?", (disc_id,)).fetchone() is None:
-                raise NotFound(f"No disc with id {disc_id} in the disc catalogue.")
+                raise NotFound(
+                    msg("No disc with id {disc_id} in the disc catalogue.", disc_id=disc_id)
+                )
             dropped = conn.execute("DELETE FROM archive_copies WHERE disc_id = ?", (disc_id,))
             conn.execute(
                 "UPDATE dvd_discs SET state = 'blanked', full_at = NULL, used_bytes = 0,"

@@ -23,17 +23,18 @@ from typing import Any
 
 from mm_engine.dvd.xorriso import MediaInfo, MediaState, Xorriso
 from mm_engine.errors import NotFound, Refused
+from mm_engine.text import N_, Msg, msg
 
 MARKER_PATH = "/.mm-disc.json"
 SESSIONS_DIR = "/.mm-sessions"
 MARKER_FORMAT = 1
 LABEL = re.compile(r"^[A-Za-z0-9_]{1,27}$")
-LABEL_RULE = "1-27 letters, digits or _ (it becomes the discs' volume id, e.g. ARCHIVE-0001)"
+LABEL_RULE = N_("1-27 letters, digits or _ (it becomes the discs' volume id, e.g. ARCHIVE-0001)")
 
 
 def label_problem(label: str) -> str | None:
     """Why ``label`` cannot be a DVD label (None when it can)."""
-    return None if LABEL.match(label) else f"must be {LABEL_RULE}"
+    return None if LABEL.match(label) else msg("must be {rule}", rule=Msg(LABEL_RULE))
 
 
 def volume_id(label: str, sequence: int) -> str:
@@ -98,7 +99,8 @@ class DiscState:
     kind: DiscKind
     media: MediaInfo
     marker: DiscMarker | None
-    reason: str  # in words, for people
+    reason: str  # in words, for people (a msg() that goes inside a sentence)
+    opening: str = ""  # the same, capitalised, to open a sentence
 
     @property
     def volume_id(self) -> str | None:
@@ -106,20 +108,30 @@ class DiscState:
 
 
 class ForeignDisc(Refused):
-    title = "Not our disc"
+    title = N_("Not our disc")
 
 
 class DiscNeeded(NotFound):
     """A recording's only readable copy is on a disc that is not in the drive: the message
     names the disc and the drive, so a technician knows what to insert."""
 
-    title = "Insert a disc"
+    title = N_("Insert a disc")
 
     def __init__(self, recording_id: int, volume_id: str, drive: str, found: str) -> None:
         super().__init__(
-            f"Recording {recording_id} is archived on disc {volume_id}, which is not in the "
-            f"drive {drive} ({found}).",
-            f"Insert disc {volume_id} into {drive}, then try again.",
+            msg(
+                "Recording {recording_id} is archived on disc {volume_id}, which is not in the "
+                "drive {drive} ({found}).",
+                recording_id=recording_id,
+                volume_id=volume_id,
+                drive=drive,
+                found=found,
+            ),
+            msg(
+                "Insert disc {volume_id} into {drive}, then try again.",
+                volume_id=volume_id,
+                drive=drive,
+            ),
         )
         self.recording_id = recording_id
         self.volume_id = volume_id
@@ -131,22 +143,68 @@ def classify(drive: Xorriso, label: str, library: str = "") -> DiscState:
     given, ``library``) or foreign. Raises DriveUnavailable when there is no drive."""
     media = drive.media_info()
     if not media.present:
-        return DiscState(DiscKind.ABSENT, media, None, f"there is no disc in {drive.drive}")
+        return DiscState(
+            DiscKind.ABSENT,
+            media,
+            None,
+            msg("there is no disc in {drive}", drive=drive.drive),
+            msg("There is no disc in {drive}", drive=drive.drive),
+        )
     if media.state is MediaState.BLANK:
-        return DiscState(DiscKind.BLANK, media, None, "the disc is blank")
+        return DiscState(
+            DiscKind.BLANK, media, None, msg("the disc is blank"), msg("The disc is blank")
+        )
     data = drive.read_bytes(MARKER_PATH) if media.sessions else None
     marker = DiscMarker.from_json(data) if data is not None else None
-    shown = media.volume_id or "(no volume id)"
     if marker is None:
-        reason = f"disc {shown} was not written by mm (it has no {MARKER_PATH})"
-        return DiscState(DiscKind.FOREIGN, media, None, reason)
+        if media.volume_id:
+            shown = media.volume_id
+            reason = msg(
+                "disc {disc} was not written by mm (it has no {marker})",
+                disc=shown,
+                marker=MARKER_PATH,
+            )
+            opening = msg(
+                "Disc {disc} was not written by mm (it has no {marker})",
+                disc=shown,
+                marker=MARKER_PATH,
+            )
+        else:
+            reason = msg(
+                "disc (no volume id) was not written by mm (it has no {marker})",
+                marker=MARKER_PATH,
+            )
+            opening = msg(
+                "Disc (no volume id) was not written by mm (it has no {marker})",
+                marker=MARKER_PATH,
+            )
+        return DiscState(DiscKind.FOREIGN, media, None, reason, opening)
+    disc = marker.volume_id
     if marker.label != label:
-        reason = f"disc {marker.volume_id} belongs to DVD label {marker.label}, not {label}"
-        return DiscState(DiscKind.FOREIGN, media, marker, reason)
+        reason = msg(
+            "disc {disc} belongs to DVD label {other}, not {label}",
+            disc=disc,
+            other=marker.label,
+            label=label,
+        )
+        opening = msg(
+            "Disc {disc} belongs to DVD label {other}, not {label}",
+            disc=disc,
+            other=marker.label,
+            label=label,
+        )
+        return DiscState(DiscKind.FOREIGN, media, marker, reason, opening)
     if library and marker.library != library:
-        reason = f"disc {marker.volume_id} belongs to another mm installation"
-        return DiscState(DiscKind.FOREIGN, media, marker, reason)
-    return DiscState(DiscKind.OURS, media, marker, f"disc {marker.volume_id} is ours")
+        reason = msg("disc {disc} belongs to another mm installation", disc=disc)
+        opening = msg("Disc {disc} belongs to another mm installation", disc=disc)
+        return DiscState(DiscKind.FOREIGN, media, marker, reason, opening)
+    return DiscState(
+        DiscKind.OURS,
+        media,
+        marker,
+        msg("disc {disc} is ours", disc=disc),
+        msg("Disc {disc} is ours", disc=disc),
+    )
 
 
 def erase_token(state: DiscState) -> str:
@@ -163,8 +221,8 @@ def erase(drive: Xorriso, label: str, library: str, confirm: str) -> MediaInfo:
     state = classify(drive, label, library)
     if state.kind is DiscKind.FOREIGN:
         raise ForeignDisc(
-            f"Refusing to blank it: {state.reason}.",
-            "mm never erases a disc it did not write; use a blank DVD+RW.",
+            msg("Refusing to blank it: {reason}.", reason=state.reason),
+            msg("mm never erases a disc it did not write; use a blank DVD+RW."),
         )
     if state.kind is DiscKind.BLANK:
         return state.media

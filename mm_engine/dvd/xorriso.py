@@ -41,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from mm_engine.errors import MMError, Refused
+from mm_engine.text import N_, msg
 
 BLOCK = 2048  # bytes in one disc block ("s" in xorriso's sizes)
 DVD_PLUS_RW_BYTES = 4_700_372_992  # a single-layer DVD+RW: 2,295,104 blocks
@@ -172,7 +173,7 @@ class Md5Check:
 class XorrisoError(MMError):
     """xorriso failed; ``messages`` holds what it said."""
 
-    title = "DVD operation failed"
+    title = N_("DVD operation failed")
 
     def __init__(self, message: str, hint: str = "", messages: Sequence[str] = ()) -> None:
         super().__init__(message, hint)
@@ -182,25 +183,35 @@ class XorrisoError(MMError):
 class DriveUnavailable(XorrisoError):
     """No drive at that address, or it cannot be opened: waiting (or plugging it in) may help."""
 
-    title = "DVD drive not available"
+    title = N_("DVD drive not available")
 
 
 class NoMedium(DriveUnavailable):
-    title = "No disc in the drive"
+    title = N_("No disc in the drive")
 
 
 class DiscFull(Refused):
     """The session would not fit on the disc; nothing was written."""
 
-    title = "Disc full"
+    title = N_("Disc full")
 
     def __init__(self, volume_id: str | None, free_bytes: int, needed_bytes: int) -> None:
-        name = f"disc {volume_id}" if volume_id else "the disc"
-        super().__init__(
-            f"The files do not fit on {name}: they need {needed_bytes:,} bytes, "
-            f"{free_bytes:,} bytes are free. Nothing was written.",
-            "Insert a blank DVD+RW, or write fewer files in this session.",
-        )
+        if volume_id:
+            said = msg(
+                "The files do not fit on disc {volume_id}: they need {needed:,} bytes, "
+                "{free:,} bytes are free. Nothing was written.",
+                volume_id=volume_id,
+                needed=needed_bytes,
+                free=free_bytes,
+            )
+        else:
+            said = msg(
+                "The files do not fit on the disc: they need {needed:,} bytes, "
+                "{free:,} bytes are free. Nothing was written.",
+                needed=needed_bytes,
+                free=free_bytes,
+            )
+        super().__init__(said, msg("Insert a blank DVD+RW, or write fewer files in this session."))
         self.volume_id = volume_id
         self.free_bytes = free_bytes
         self.needed_bytes = needed_bytes
@@ -426,13 +437,17 @@ class Xorriso:
             )
         except FileNotFoundError:
             raise XorrisoError(
-                f"The program {self.binary!r} was not found.",
-                "Install the Debian package xorriso.",
+                msg("The program {binary!r} was not found.", binary=self.binary),
+                msg("Install the Debian package xorriso."),
             ) from None
         except subprocess.TimeoutExpired:
             raise XorrisoError(
-                f"The DVD drive {self.drive} did not answer within {self.timeout} seconds.",
-                "Check the drive and the disc, then try again.",
+                msg(
+                    "The DVD drive {drive} did not answer within {timeout} seconds.",
+                    drive=self.drive,
+                    timeout=self.timeout,
+                ),
+                msg("Check the drive and the disc, then try again."),
             ) from None
         stdout = done.stdout.decode("utf-8", "surrogateescape")
         results, infos = parse_packets(stdout)
@@ -451,20 +466,26 @@ class Xorriso:
         text = " ".join(said)
         if any(marker in text for marker in _NO_MEDIUM):
             return NoMedium(
-                f"There is no disc in the drive {self.drive}.",
-                "Insert a DVD+RW.",
+                msg("There is no disc in the drive {drive}.", drive=self.drive),
+                msg("Insert a DVD+RW."),
                 said,
             )
         if any(marker in text for marker in _DRIVE_GONE):
             return DriveUnavailable(
-                f"The DVD drive {self.where()} cannot be opened: {said[0]}",
-                "Check that the drive is connected and the path is right; "
-                "`mm dvd status` lists the drives found.",
+                msg(
+                    "The DVD drive {drive} cannot be opened: {said}",
+                    drive=self.where(),
+                    said=said[0],
+                ),
+                msg(
+                    "Check that the drive is connected and the path is right; "
+                    "`mm dvd status` lists the drives found."
+                ),
                 said,
             )
         return XorrisoError(
-            f"xorriso failed on {self.drive}: {'; '.join(said[:3])}",
-            "Check the disc (dirty, scratched or not a DVD+RW?) and try again.",
+            msg("xorriso failed on {drive}: {said}", drive=self.drive, said="; ".join(said[:3])),
+            msg("Check the disc (dirty, scratched or not a DVD+RW?) and try again."),
             said,
         )
 
@@ -516,7 +537,9 @@ class Xorriso:
         except XorrisoError as exc:
             text = " ".join(exc.messages)
             if "Cannot find path" in text or "No such file" in text:
-                raise FileNotFoundError(f"{iso} is not on the disc in {self.drive}") from None
+                raise FileNotFoundError(
+                    msg("{path} is not on the disc in {drive}", path=iso, drive=self.drive)
+                ) from None
             raise
 
     def read_bytes(self, path: str) -> bytes | None:
@@ -667,9 +690,12 @@ class Xorriso:
             swapped = "assert_volid" in text.replace("-", "_") or "Failed to find session" in text
             if expect_volume_id is not None and swapped:
                 raise Refused(
-                    f"The disc in {self.drive} is no longer {expect_volume_id}; nothing was "
-                    "written.",
-                    "Insert the disc again, or a blank DVD+RW.",
+                    msg(
+                        "The disc in {drive} is no longer {volume_id}; nothing was written.",
+                        drive=self.drive,
+                        volume_id=expect_volume_id,
+                    ),
+                    msg("Insert the disc again, or a blank DVD+RW."),
                 ) from exc
             raise
         return parse_media(self.drive, out.results, self.capacity)
@@ -688,15 +714,21 @@ class Xorriso:
         left alone."""
         info = self.media_info()
         if not info.present:
-            raise NoMedium(f"There is no disc in the drive {self.drive}.", "Insert a DVD+RW.")
+            raise NoMedium(
+                msg("There is no disc in the drive {drive}.", drive=self.drive),
+                msg("Insert a DVD+RW."),
+            )
         if info.state is MediaState.BLANK:
             return info
         token = self.blank_token(info)
         if confirm != token:
-            raise Refused(
-                f"Blanking erases everything on disc {info.volume_id or '(no volume id)'}.",
-                f"To go ahead, confirm with exactly: {token}",
-            )
+            if info.volume_id:
+                said = msg(
+                    "Blanking erases everything on disc {volume_id}.", volume_id=info.volume_id
+                )
+            else:
+                said = msg("Blanking erases everything on disc (no volume id).")
+            raise Refused(said, msg("To go ahead, confirm with exactly: {token}", token=token))
         self._run("-outdev", self.drive, "-blank", "as_needed")
         return self.media_info()
 

@@ -14,12 +14,16 @@ import numpy as np
 import soundfile as sf
 
 from mm_engine.ingest import opus_tags, opus_writer
+from mm_engine.text import Msg, msg, msgn
 
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 # The fallback encoder's bitrate: about 13 kbit/s, i.e. the seed's ~100 KB per audio-minute, on
 # libsndfile's straight-line scale (services.md); opus_writer.BITRATE is the same figure.
 COMPRESSION_LEVEL = 0.97
 BLOCK_SECONDS = 10
+# AudioError.stage: the input is not audio we can read, or it could not be written as Opus
+PARSE = "parse"
+ENCODE = "encode"
 
 
 class AudioError(Exception):
@@ -27,6 +31,7 @@ class AudioError(Exception):
 
     def __init__(self, message: str, *, stage: str, codec: str = "") -> None:
         super().__init__(message)
+        self.message = message  # a msg(), the reason a person reads
         self.stage = stage  # "parse" or "encode"
         self.codec = codec
 
@@ -46,23 +51,28 @@ class AudioInfo:
 
 def probe(path: Path) -> AudioInfo:
     if path.stat().st_size == 0:
-        raise AudioError("the file is empty (0 bytes)", stage="parse")
+        raise AudioError(msg("the file is empty (0 bytes)"), stage=PARSE)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"not a readable audio file ({exc})", stage="parse") from None
+        raise AudioError(
+            msg("not a readable audio file ({error})", error=exc), stage=PARSE
+        ) from None
     codec = f"{info.format}/{info.subtype}"
     if info.samplerate not in OPUS_RATES:
         raise AudioError(
-            f"sample rate {info.samplerate} Hz is not supported "
-            f"(accepted: {', '.join(str(r) for r in OPUS_RATES)} Hz)",
-            stage="encode",
+            msg(
+                "sample rate {rate} Hz is not supported (accepted: {accepted} Hz)",
+                rate=info.samplerate,
+                accepted=", ".join(str(r) for r in OPUS_RATES),
+            ),
+            stage=ENCODE,
             codec=codec,
         )
     if info.channels not in (1, 2):
         raise AudioError(
-            f"{info.channels} channels are not supported (mono or stereo)",
-            stage="encode",
+            msgn("{count} channels are not supported (mono or stereo)", info.channels),
+            stage=ENCODE,
             codec=codec,
         )
     return AudioInfo(info.format, info.subtype, info.samplerate, info.channels, info.frames)
@@ -92,9 +102,9 @@ def encode_opus(
             try:
                 opus_tags.update_comments(dst, dict(comments))
             except ValueError as exc:
-                raise AudioError(str(exc), stage="encode", codec=codec) from None
+                raise AudioError(_said(exc), stage=ENCODE, codec=codec) from None
     if frames == 0:
-        raise AudioError("the file holds no audio frames", stage="parse", codec=codec)
+        raise AudioError(msg("the file holds no audio frames"), stage=PARSE, codec=codec)
     return frames / info.samplerate
 
 
@@ -119,7 +129,7 @@ def _encode_native(src: Path, dst: Path, info: AudioInfo, comments: list[tuple[s
     except opus_writer.EmptyAudioError:
         return 0
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioError(str(exc), stage="encode", codec=f"{info.container}/{info.codec}") from None
+        raise AudioError(_said(exc), stage=ENCODE, codec=_codec(info)) from None
     return frames
 
 
@@ -142,5 +152,16 @@ def _encode_soundfile(src: Path, dst: Path, info: AudioInfo) -> int:
                 writer.write(mono)
                 frames += len(mono)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(str(exc), stage="encode", codec=f"{info.container}/{info.codec}") from None
+        raise AudioError(_said(exc), stage=ENCODE, codec=_codec(info)) from None
     return frames
+
+
+def _codec(info: AudioInfo) -> str:
+    return f"{info.container}/{info.codec}"
+
+
+def _said(exc: BaseException) -> str:
+    """What ``exc`` says: the engine's msg() when it carries one (translated where shown),
+    else a library's own words."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, Msg) else str(exc)

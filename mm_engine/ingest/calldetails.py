@@ -21,6 +21,7 @@ from typing import Any
 
 from mm_engine.domain import CALL_DETAIL_KEYS, LIST_KEYS, CallDetails, Direction, OwnerKind
 from mm_engine.ingest import filename, opus_tags, riff, sidecar
+from mm_engine.text import N_, Msg, msg
 
 __all__ = [
     "OUR_CHUNK",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 OUR_CHUNK = "mmcd"
+_RIFF = "riff"  # the carrier that is our own RIFF chunk
 # Chunks that describe the audio itself (or are filler): not worth keeping as "unknown".
 STANDARD_CHUNKS = frozenset(
     {"fmt ", "data", "fact", "LIST", OUR_CHUNK, "ds64", "JUNK", "junk", "PAD ", "FLLR"}
@@ -48,14 +50,15 @@ INFO_KEYS = {"INAM": "call_id", "ICRD": "start"}
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off"})
 _HAS_TIME = re.compile(r"^\d{4}-?\d{2}-?\d{2}[T ]\d{2}", re.IGNORECASE)
+_EXPECTED_START = msg("expected an ISO 8601 date and time, e.g. 2026-11-20T14:05:00+01:00")
 
 LABELS = {
-    "json": "JSON sidecar",
-    "xml": "XML sidecar",
-    "riff": f"RIFF '{OUR_CHUNK}' chunk",
-    "riff-info": "RIFF LIST/INFO chunk",
-    "opus": "Opus comments",
-    "filename": "file name",
+    "json": N_("JSON sidecar"),
+    "xml": N_("XML sidecar"),
+    "riff": N_("RIFF 'mmcd' chunk"),  # OUR_CHUNK
+    "riff-info": N_("RIFF LIST/INFO chunk"),
+    "opus": N_("Opus comments"),
+    "filename": N_("file name"),
 }
 
 
@@ -64,6 +67,7 @@ class CallDetailsError(ValueError):
 
     def __init__(self, message: str, *, carrier: str = "", key: str = "") -> None:
         super().__init__(message)
+        self.message = message  # a msg(), the reason a person reads
         self.carrier = carrier
         self.key = key
 
@@ -81,7 +85,7 @@ class ParsedInput:
 @dataclass
 class _Carrier:
     source: str
-    label: str
+    label: str  # a msg(): what carried the details, for people
     fields: dict[str, object]
 
 
@@ -157,13 +161,11 @@ def format_lines(fields: dict[str, str]) -> str:
 def parse_start(text: str) -> datetime:
     """ISO 8601 date and time; without an offset it is local time (the server's clock)."""
     if not _HAS_TIME.match(text):
-        raise ValueError("expected an ISO 8601 date and time, e.g. 2026-11-20T14:05:00+01:00")
+        raise ValueError(_EXPECTED_START)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
-            "expected an ISO 8601 date and time, e.g. 2026-11-20T14:05:00+01:00"
-        ) from None
+        raise ValueError(_EXPECTED_START) from None
     return value if value.tzinfo is not None else value.astimezone()
 
 
@@ -172,7 +174,7 @@ def _text(raw: object) -> str | None:
         return raw.strip() or None
     if isinstance(raw, int) and not isinstance(raw, bool):  # a JSON number such as 201
         return str(raw)
-    raise ValueError("expected text")
+    raise ValueError(msg("expected text"))
 
 
 def _coerce(key: str, raw: object) -> object | None:
@@ -199,7 +201,7 @@ def _coerce(key: str, raw: object) -> object | None:
             return True
         if word.lower() in _FALSE:
             return False
-        raise ValueError("expected true or false")
+        raise ValueError(msg("expected true or false"))
     text = _text(raw)
     if text is None:
         return None
@@ -209,12 +211,14 @@ def _coerce(key: str, raw: object) -> object | None:
         try:
             return Direction(text.lower())
         except ValueError:
-            raise ValueError("expected " + ", ".join(d.value for d in Direction)) from None
+            choices = ", ".join(d.value for d in Direction)
+            raise ValueError(msg("expected {choices}", choices=choices)) from None
     if key == "owner_kind":
         try:
             return OwnerKind(re.sub(r"[\s-]+", "_", text.lower()))
         except ValueError:
-            raise ValueError("expected " + ", ".join(k.value for k in OwnerKind)) from None
+            choices = ", ".join(k.value for k in OwnerKind)
+            raise ValueError(msg("expected {choices}", choices=choices)) from None
     return text
 
 
@@ -228,12 +232,15 @@ def _shown(raw: object) -> str:
 
 def _sidecar_carrier(audio: Path, side: Path) -> _Carrier:
     source = sidecar.kind(side)
-    label = f"{LABELS[source]} {side.name}"
+    label = msg("{carrier} {file}", carrier=Msg(LABELS[source]), file=side.name)
     try:
         fields = sidecar.load(side)
     except ValueError as exc:
         raise CallDetailsError(
-            f"{audio.name}: {label} is malformed: {exc}", carrier=source
+            msg(
+                "{file}: {carrier} is malformed: {error}", file=audio.name, carrier=label, error=exc
+            ),
+            carrier=source,
         ) from None
     return _Carrier(source, label, fields)
 
@@ -249,9 +256,14 @@ def _riff_carriers(audio: Path, extra: dict[str, str]) -> list[_Carrier]:
             text = ours.body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise CallDetailsError(
-                f"{audio.name}: {LABELS['riff']} is not UTF-8 text", carrier="riff"
+                msg(
+                    "{file}: {carrier} is not UTF-8 text",
+                    file=audio.name,
+                    carrier=Msg(LABELS["riff"]),
+                ),
+                carrier=_RIFF,
             ) from None
-        carriers.append(_Carrier("riff", LABELS["riff"], dict(parse_lines(text))))
+        carriers.append(_Carrier(_RIFF, Msg(LABELS[_RIFF]), dict(parse_lines(text))))
     info: dict[str, object] = {}
     for chunk in scanned.chunks:
         if chunk.id == "LIST" and chunk.body is not None and chunk.body[:4] == b"INFO":
@@ -266,7 +278,7 @@ def _riff_carriers(audio: Path, extra: dict[str, str]) -> list[_Carrier]:
                 if value and key not in info:
                     info[key] = value
     if info:
-        carriers.append(_Carrier("riff-info", LABELS["riff-info"], info))
+        carriers.append(_Carrier("riff-info", Msg(LABELS["riff-info"]), info))
     _keep_unknown_chunks(scanned, extra)
     return carriers
 
@@ -297,7 +309,7 @@ def _opus_carrier(audio: Path, extra: dict[str, str]) -> list[_Carrier]:
         return []
     # an Opus input that was itself converted from RIFF keeps what it carried
     extra.update({k: v for k, v in comments.items() if k.startswith(EXTRA_PREFIX)})
-    return [_Carrier("opus", LABELS["opus"], dict(comments))]
+    return [_Carrier("opus", Msg(LABELS["opus"]), dict(comments))]
 
 
 def _head(audio: Path) -> bytes:
@@ -319,7 +331,8 @@ def read_call_details(audio: Path, duration_s: float) -> ParsedInput:
         carriers += _riff_carriers(audio, extra)
     elif head.startswith(b"OggS"):
         carriers += _opus_carrier(audio, extra)
-    carriers.append(_Carrier("filename", LABELS["filename"], dict(filename.parse_name(audio.stem))))
+    named: dict[str, object] = dict(filename.parse_name(audio.stem))
+    carriers.append(_Carrier("filename", Msg(LABELS["filename"]), named))
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -330,7 +343,14 @@ def read_call_details(audio: Path, duration_s: float) -> ParsedInput:
                 value = _coerce(key, raw)
             except ValueError as exc:
                 raise CallDetailsError(
-                    f"{audio.name}: {carrier.label}: invalid '{key}' {_shown(raw)} ({exc})",
+                    msg(
+                        "{file}: {carrier}: invalid '{key}' {value} ({error})",
+                        file=audio.name,
+                        carrier=carrier.label,
+                        key=key,
+                        value=_shown(raw),
+                        error=exc,
+                    ),
                     carrier=carrier.source,
                     key=key,
                 ) from None

@@ -27,6 +27,7 @@ import numpy as np
 
 from mm_engine import __version__
 from mm_engine.ingest.opus_tags import PADDING
+from mm_engine.text import msg
 
 __all__ = ["BITRATE", "EmptyAudioError", "OpusEncodeError", "OpusWriter", "available"]
 
@@ -345,7 +346,9 @@ class OpusWriter:
             return
         try:
             if self._samples == 0:
-                raise EmptyAudioError(f"{self.path.name}: no audio samples to encode")
+                raise EmptyAudioError(
+                    msg("{file}: no audio samples to encode", file=self.path.name)
+                )
             # Enough frames that the decoder's output, minus pre-skip, covers every input
             # sample: the encoder's lookahead delays the signal by that much.
             needed = -(-(self._lookahead + self._samples) // self._frame)

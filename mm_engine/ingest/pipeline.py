@@ -36,6 +36,7 @@ from mm_engine.ingest.quarantine import quarantine
 from mm_engine.primary_storage import PrimaryStore, PrimaryUnavailable, waiting
 from mm_engine.signing import Signer, sha256_file
 from mm_engine.storage.local import fsync_dir
+from mm_engine.text import msg
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,10 @@ class Pipeline:
                 src,
                 sidecar,
                 AlarmType.FILE_PARSE_ERROR,
-                f"'{src.suffix or src.name}' is not a recording format "
-                "(accepted: .wav, .opus, .ogg)",
+                msg(
+                    "'{suffix}' is not a recording format (accepted: .wav, .opus, .ogg)",
+                    suffix=src.suffix or src.name,
+                ),
             )
         key = source_key(src, sidecar)
         existing = self.db.query_one("SELECT id FROM recordings WHERE source_key = ?", (key,))
@@ -126,11 +129,11 @@ class Pipeline:
             kind = (
                 AlarmType.FILE_PARSE_ERROR if exc.stage == "parse" else AlarmType.FILE_ENCODE_ERROR
             )
-            return self._reject(src, sidecar, kind, str(exc), codec=exc.codec)
+            return self._reject(src, sidecar, kind, exc.message, codec=exc.codec)
         try:
             parsed = read_call_details(src, info.duration_s)
         except CallDetailsError as exc:
-            return self._reject(src, sidecar, AlarmType.FILE_PARSE_ERROR, str(exc))
+            return self._reject(src, sidecar, AlarmType.FILE_PARSE_ERROR, exc.message)
         details = parsed.details
 
         with self.db.read() as conn:
@@ -148,7 +151,7 @@ class Pipeline:
                     if exc.stage == "parse"
                     else AlarmType.FILE_ENCODE_ERROR
                 )
-                return self._reject(src, sidecar, kind, str(exc), codec=exc.codec, target=rel)
+                return self._reject(src, sidecar, kind, exc.message, codec=exc.codec, target=rel)
             digest = sha256_file(temp)
             size = temp.stat().st_size
             signature = self.signer.sign(digest, details.to_dict())

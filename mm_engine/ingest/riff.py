@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from mm_engine.text import msg
+
 RIFF_FORMS = (b"RIFF", b"RF64", b"BW64")
 UNKNOWN_SIZE = 0xFFFFFFFF
 # Bodies up to this size are read into memory; beyond it only the header is kept. Metadata
@@ -66,7 +68,7 @@ def scan(path: Path, *, max_body: int = MAX_BODY) -> RiffScan | None:
             header = fh.read(8)
             raw_id, size = header[:4], struct.unpack("<I", header[4:])[0]
             if not _valid_id(raw_id):
-                result.problem = f"unreadable chunk header at byte {pos}"
+                result.problem = msg("unreadable chunk header at byte {at}", at=pos)
                 break
             chunk_id = raw_id.decode("ascii")
             body_at = pos + 8
@@ -75,12 +77,17 @@ def scan(path: Path, *, max_body: int = MAX_BODY) -> RiffScan | None:
                     size = ds64_data_size if ds64_data_size is not None else end - body_at
                 if body_at + size > end:
                     result.chunks.append(Chunk(chunk_id, body_at, end - body_at))
-                    result.problem = "the audio data is cut short"
+                    result.problem = msg("the audio data is cut short")
                     break
                 result.chunks.append(Chunk(chunk_id, body_at, size))
             else:
                 if body_at + size > end:
-                    result.problem = f"chunk '{chunk_id}' is cut short ({end - body_at} of {size})"
+                    result.problem = msg(
+                        "chunk '{chunk}' is cut short ({got} of {size})",
+                        chunk=chunk_id,
+                        got=end - body_at,
+                        size=size,
+                    )
                     break
                 body = None
                 if size <= max_body:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mm_engine.domain import CALL_DETAIL_KEYS, LIST_KEYS, CallDetails
+from mm_engine.text import msg
 
 # Checked in this order: with both present, the JSON one is used.
 SUFFIXES = (".json", ".xml", ".JSON", ".XML")
@@ -43,13 +44,25 @@ def _load_json(data: bytes) -> dict[str, object]:
     try:
         doc = json.loads(data)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ValueError(
+            msg("not UTF-8 text ({reason} at byte {at})", reason=exc.reason, at=exc.start)
+        ) from None
     except json.JSONDecodeError as exc:
         raise ValueError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            msg(
+                "not valid JSON: {error} at line {line} column {column}",
+                error=exc.msg,
+                line=exc.lineno,
+                column=exc.colno,
+            )
         ) from None
     if not isinstance(doc, dict):
-        raise ValueError(f"the JSON document is {type(doc).__name__}, expected an object {{...}}")
+        raise ValueError(
+            msg(
+                "the JSON document is {type}, expected an object {{...}}",
+                type=type(doc).__name__,
+            )
+        )
     return {str(key).strip().lower(): value for key, value in doc.items()}
 
 
@@ -60,11 +73,11 @@ def _local(tag: str) -> str:
 def _load_xml(data: bytes) -> dict[str, object]:
     # Entity declarations are the only road to entity-expansion bombs; call details need none.
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise ValueError("XML with a DOCTYPE or entity declarations is not accepted")
+        raise ValueError(msg("XML with a DOCTYPE or entity declarations is not accepted"))
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise ValueError(f"not well-formed XML: {exc}") from None
+        raise ValueError(msg("not well-formed XML: {error}", error=exc)) from None
     out: dict[str, object] = {}
     for element in root:
         key = _local(str(element.tag))

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 
 from mm_engine.storage.crypt import KEY_BYTES, ArchiveKey, KeyFileError, KeyRing
+from mm_engine.text import msg
 
 KEY_FILE_TAG = "mm-archive-key v1"
-_RESTORE_HINT = "Restore the keys/ folder from the data directory's backup."
+_RESTORE_HINT = msg("Restore the keys/ folder from the data directory's backup.")
 
 
 def format_key_file(key: ArchiveKey) -> str:
@@ -28,8 +29,12 @@ def parse_key_file(text: str, where: str) -> ArchiveKey:
         secret = b""
     if tag != KEY_FILE_TAG or len(secret) != KEY_BYTES:
         raise KeyFileError(
-            f"{where} is not an mm archive key file.",
-            f"A key file holds one line: '{KEY_FILE_TAG} ' and {2 * KEY_BYTES} hex digits.",
+            msg("{where} is not an mm archive key file.", where=where),
+            msg(
+                "A key file holds one line: '{tag} ' and {digits} hex digits.",
+                tag=KEY_FILE_TAG,
+                digits=2 * KEY_BYTES,
+            ),
         )
     return ArchiveKey(secret)
 
@@ -75,12 +80,23 @@ class ArchiveKeys(KeyRing):
         if not path.exists():
             hex_id = key_id.hex() if isinstance(key_id, bytes) else key_id
             raise KeyFileError(
-                f"Archive key {hex_id} is not in {self.keys_dir} (no {path.name}).", _RESTORE_HINT
+                msg(
+                    "Archive key {key_id} is not in {folder} (no {file}).",
+                    key_id=hex_id,
+                    folder=str(self.keys_dir),
+                    file=path.name,
+                ),
+                _RESTORE_HINT,
             )
         key = self.from_file(path)
         if path != self.path_for(key.key_id):
             raise KeyFileError(
-                f"{path} holds key {key.key_id_hex}, not the key its name says.", _RESTORE_HINT
+                msg(
+                    "{path} holds key {key_id}, not the key its name says.",
+                    path=str(path),
+                    key_id=key.key_id_hex,
+                ),
+                _RESTORE_HINT,
             )
         return key
 
@@ -89,7 +105,11 @@ class ArchiveKeys(KeyRing):
         try:
             text = path.read_text(encoding="ascii", errors="replace")
         except FileNotFoundError:
-            raise KeyFileError(f"Key file {path} does not exist.", _RESTORE_HINT) from None
+            raise KeyFileError(
+                msg("Key file {path} does not exist.", path=str(path)), _RESTORE_HINT
+            ) from None
         except OSError as exc:
-            raise KeyFileError(f"Key file {path} cannot be read: {exc.strerror}.") from None
+            raise KeyFileError(
+                msg("Key file {path} cannot be read: {error}.", path=str(path), error=exc.strerror)
+            ) from None
         return parse_key_file(text, str(path))

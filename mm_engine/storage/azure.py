@@ -25,9 +25,10 @@ from urllib.parse import parse_qs
 from mm_engine.errors import MMError
 from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource, object_key
 from mm_engine.storage.fields import Field, check_folder
+from mm_engine.text import N_, msg
 
 KIND = "azure"
-TITLE = "Azure Blob Storage"
+TITLE = N_("Azure Blob Storage")
 
 BLOCK = 4 * 1024 * 1024  # staged block size, single-put limit and download chunk
 CONNECT_TIMEOUT = 5  # seconds
@@ -48,13 +49,13 @@ _CONTAINER = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 def _check_account(value: str) -> str | None:
     if not _ACCOUNT.fullmatch(value):
-        return "must be the storage account's name: 3-24 lowercase letters and digits"
+        return msg("must be the storage account's name: 3-24 lowercase letters and digits")
     return None
 
 
 def _check_container(value: str) -> str | None:
     if not _CONTAINER.fullmatch(value):
-        return (
+        return msg(
             "must be 3-63 lowercase letters, digits and single dashes, starting and ending "
             "with a letter or digit"
         )
@@ -63,7 +64,7 @@ def _check_container(value: str) -> str | None:
 
 def _check_endpoint(value: str) -> str | None:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-        return "must be a URL such as https://myaccount.blob.core.windows.net"
+        return msg("must be a URL such as https://myaccount.blob.core.windows.net")
     return None
 
 
@@ -76,7 +77,7 @@ def sas_query(value: str) -> str:
 def _check_sas(value: str) -> str | None:
     fields = parse_qs(sas_query(value))
     if "sig" not in fields or "sv" not in fields:
-        return (
+        return msg(
             "does not look like a SAS token (it has no sv= and sig=): copy the whole token "
             "from 'Shared access tokens' on the container"
         )
@@ -84,28 +85,32 @@ def _check_sas(value: str) -> str | None:
 
 
 FIELDS = (
-    Field("account", "Storage account", "The storage account's name", check=_check_account),
-    Field("container", "Container", "The blob container's name", check=_check_container),
+    Field("account", N_("Storage account"), N_("The storage account's name"), check=_check_account),
+    Field("container", N_("Container"), N_("The blob container's name"), check=_check_container),
     Field(
         "folder",
-        "Parent folder",
-        "Folder inside the container that recordings go under; empty for the container's top",
+        N_("Parent folder"),
+        N_("Folder inside the container that recordings go under; empty for the container's top"),
         required=False,
         check=check_folder,
     ),
     Field(
         "sas_token",
-        "SAS token",
-        "A SAS token for the container with read, write, list and delete permissions "
-        "(a leading '?' or the whole SAS URL is fine)",
+        N_("SAS token"),
+        N_(
+            "A SAS token for the container with read, write, list and delete permissions "
+            "(a leading '?' or the whole SAS URL is fine)"
+        ),
         secret=True,
         check=_check_sas,
     ),
     Field(
         "endpoint",
-        "Endpoint",
-        "Leave empty for https://ACCOUNT.blob.core.windows.net; set it for another cloud or "
-        "an emulator (Azurite: http://127.0.0.1:10000/devstoreaccount1)",
+        N_("Endpoint"),
+        N_(
+            "Leave empty for https://ACCOUNT.blob.core.windows.net; set it for another cloud or "
+            "an emulator (Azurite: http://127.0.0.1:10000/devstoreaccount1)"
+        ),
         required=False,
         check=_check_endpoint,
     ),
@@ -216,12 +221,12 @@ class AzureStore:
         blob = self._client().get_blob_client(self._key(path))
         if length is not None and length <= 0:
             if self.stat(path) is None:
-                raise FileNotFoundError(f"{self.where(path)} does not exist")
+                raise FileNotFoundError(msg("{where} does not exist", where=self.where(path)))
             return io.BytesIO(b"")
         try:
             downloader = blob.download_blob(offset=max(offset, 0), length=length, max_concurrency=1)
         except ResourceNotFoundError as exc:
-            raise FileNotFoundError(f"{self.where(path)} does not exist") from exc
+            raise FileNotFoundError(msg("{where} does not exist", where=self.where(path))) from exc
         except HttpResponseError as exc:
             if exc.status_code != 416:
                 raise
@@ -261,7 +266,14 @@ class AzureStore:
         try:
             client = self._client()
         except ValueError as exc:
-            return Accessibility.MISCONFIGURED, f"The endpoint {self.endpoint} is not usable: {exc}"
+            return (
+                Accessibility.MISCONFIGURED,
+                msg(
+                    "The endpoint {endpoint} is not usable: {error}",
+                    endpoint=self.endpoint,
+                    error=exc,
+                ),
+            )
         probe = client.get_blob_client(f"{self._root}{PROBE_PREFIX}{uuid.uuid4().hex}")
 
         def list_one() -> None:
@@ -280,9 +292,16 @@ class AzureStore:
             except Exception as exc:
                 verdict, said = self._verdict(exc, permission)
                 if step is steps[-1][1]:
-                    said += f" (the test blob {probe.blob_name} is left behind: remove it by hand)"
+                    said = msg(
+                        "{problem} (the test blob {name} is left behind: remove it by hand)",
+                        problem=said,
+                        name=probe.blob_name,
+                    )
                 return verdict, said
-        return Accessibility.OK, f"Wrote, read and removed a test blob in {self.where()}"
+        return (
+            Accessibility.OK,
+            msg("Wrote, read and removed a test blob in {where}", where=self.where()),
+        )
 
     def _token_says(self) -> tuple[str, datetime | None]:
         """The permission letters and expiry written in the token (empty/None when it names a
@@ -306,39 +325,73 @@ class AzureStore:
         if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
             return (
                 Accessibility.UNREACHABLE,
-                f"Could not reach {self.endpoint} (check the account name and the network): {exc}",
+                msg(
+                    "Could not reach {endpoint} (check the account name and the network): {error}",
+                    endpoint=self.endpoint,
+                    error=exc,
+                ),
             )
         if code == "ContainerNotFound" or (status == 404 and permission == "l"):
             return (
                 Accessibility.MISCONFIGURED,
-                f"Container {self.container!r} does not exist in {self.endpoint}: create it, "
-                "or correct the name",
+                msg(
+                    "Container {container!r} does not exist in {endpoint}: create it, "
+                    "or correct the name",
+                    container=self.container,
+                    endpoint=self.endpoint,
+                ),
             )
         if status == 403 and code in MISSING_PERMISSION:
             lacking = [word for letter, word in NEEDED.items() if letters and letter not in letters]
             lacking = lacking or [NEEDED[permission]]
-            said = " and ".join(lacking) + (" permissions" if len(lacking) > 1 else " permission")
+            if len(lacking) > 1:
+                return (
+                    Accessibility.DENIED,
+                    msg(
+                        "The SAS token lacks the {lacking} permissions ({refused} was refused): "
+                        "make a token with read, write, list and delete permissions",
+                        lacking=" and ".join(lacking),
+                        refused=NEEDED[permission],
+                    ),
+                )
             return (
                 Accessibility.DENIED,
-                f"The SAS token lacks the {said} ({NEEDED[permission]} was refused): "
-                "make a token with read, write, list and delete permissions",
+                msg(
+                    "The SAS token lacks the {lacking} permission ({refused} was refused): "
+                    "make a token with read, write, list and delete permissions",
+                    lacking=lacking[0],
+                    refused=NEEDED[permission],
+                ),
             )
         if status in (401, 403):
             if expiry is not None and expiry <= datetime.now(UTC):
                 return (
                     Accessibility.DENIED,
-                    f"The SAS token expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one",
+                    msg(
+                        "The SAS token expired on {expiry:%Y-%m-%d %H:%M} UTC: make a new one",
+                        expiry=expiry,
+                    ),
                 )
             return (
                 Accessibility.DENIED,
-                f"Azure refused the SAS token ({code or status}): it may be mistyped, expired, "
-                f"revoked, or made for another account or container than {self.container!r}",
+                msg(
+                    "Azure refused the SAS token ({code}): it may be mistyped, expired, "
+                    "revoked, or made for another account or container than {container!r}",
+                    code=code or status,
+                    container=self.container,
+                ),
             )
         if status is not None and (status >= 500 or status in TRANSIENT_STATUS):
-            return Accessibility.UNREACHABLE, f"Azure Blob Storage failed ({status}): {exc}"
+            return (
+                Accessibility.UNREACHABLE,
+                msg("Azure Blob Storage failed ({status}): {error}", status=status, error=exc),
+            )
         if status is not None:
-            return Accessibility.MISCONFIGURED, f"Azure Blob Storage refused ({code or status})"
-        return Accessibility.UNREACHABLE, f"Azure Blob Storage failed: {exc}"
+            return (
+                Accessibility.MISCONFIGURED,
+                msg("Azure Blob Storage refused ({code})", code=code or status),
+            )
+        return Accessibility.UNREACHABLE, msg("Azure Blob Storage failed: {error}", error=exc)
 
     def test(self) -> Accessibility:
         return self.diagnose()[0]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
 
+from mm_engine.text import msg
+
 
 class Accessibility(StrEnum):
     OK = "ok"
@@ -103,7 +105,13 @@ class SizedSource:
             got += len(chunk)
         self.count += got
         if self.size is not None and got < want:
-            raise OSError(f"the source ended after {self.count} of {self.size} bytes")
+            raise OSError(
+                msg(
+                    "the source ended after {count} of {size} bytes",
+                    count=self.count,
+                    size=self.size,
+                )
+            )
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

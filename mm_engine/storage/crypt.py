@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mm_engine.errors import MMError
+from mm_engine.text import N_, msg
 
 MAGIC = b"MMCRYPT\x00"
 VERSION = 1
@@ -36,7 +37,7 @@ SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 MAX_CHUNKS = 1 << 32  # the counter is 32 bits: 256 TiB per file
 SUFFIX = ".mmc"
 
-_DAMAGED_HINT = (
+_DAMAGED_HINT = msg(
     "The file was damaged or altered after it was written. Use another copy (the primary "
     "recording or another archive)."
 )
@@ -45,7 +46,7 @@ _DAMAGED_HINT = (
 class CryptError(MMError):
     """An encrypted archive file cannot be decrypted; the subclass says why."""
 
-    title = "Encrypted archive cannot be read"
+    title = N_("Encrypted archive cannot be read")
 
 
 class NotAnArchive(CryptError):
@@ -61,13 +62,17 @@ class WrongKey(CryptError):
 
 
 class KeyFileError(CryptError):
-    title = "Archive key cannot be read"
+    title = N_("Archive key cannot be read")
 
 
 class ChunkAuthFailed(CryptError):
     def __init__(self, chunk: int) -> None:
         super().__init__(
-            f"Authentication failed at chunk {chunk} (plaintext bytes from {chunk * CHUNK_SIZE}).",
+            msg(
+                "Authentication failed at chunk {chunk} (plaintext bytes from {start}).",
+                chunk=chunk,
+                start=chunk * CHUNK_SIZE,
+            ),
             _DAMAGED_HINT,
         )
         self.chunk = chunk
@@ -89,7 +94,13 @@ class ArchiveKey:
 
     def __post_init__(self) -> None:
         if len(self.secret) != KEY_BYTES:
-            raise KeyFileError(f"An archive key must be {KEY_BYTES} bytes, not {len(self.secret)}.")
+            raise KeyFileError(
+                msg(
+                    "An archive key must be {expected} bytes, not {actual}.",
+                    expected=KEY_BYTES,
+                    actual=len(self.secret),
+                )
+            )
 
     @property
     def key_id(self) -> bytes:
@@ -124,19 +135,27 @@ class Header:
         """Check magic, then version, before anything else: a v2 file must fail as v2."""
         if len(raw) < len(MAGIC) + 1 or raw[: len(MAGIC)] != MAGIC:
             raise NotAnArchive(
-                "This is not an mm encrypted archive (wrong magic bytes).",
-                "Check the file name; archives end in .mmc and start with MMCRYPT.",
+                msg("This is not an mm encrypted archive (wrong magic bytes)."),
+                msg("Check the file name; archives end in .mmc and start with MMCRYPT."),
             )
         version = raw[len(MAGIC)]
         if version != VERSION:
             raise UnknownVersion(
-                f"Archive format version {version} is not known to this mm "
-                f"(it reads version {VERSION}).",
-                "Decrypt it with the mm version that wrote it, or a newer one.",
+                msg(
+                    "Archive format version {version} is not known to this mm "
+                    "(it reads version {known}).",
+                    version=version,
+                    known=VERSION,
+                ),
+                msg("Decrypt it with the mm version that wrote it, or a newer one."),
             )
         if len(raw) < HEADER_SIZE:
             raise Truncated(
-                f"The archive header is cut short ({len(raw)} of {HEADER_SIZE} bytes).",
+                msg(
+                    "The archive header is cut short ({got} of {size} bytes).",
+                    got=len(raw),
+                    size=HEADER_SIZE,
+                ),
                 _DAMAGED_HINT,
             )
         start = len(MAGIC) + 1
@@ -170,7 +189,7 @@ def read_header(src: BinaryIO) -> Header:
 def chunk_nonce(prefix: bytes, index: int, last: bool) -> bytes:
     """96 bits: the file's random prefix, the chunk counter, and the last-chunk flag."""
     if index >= MAX_CHUNKS:
-        raise CryptError(f"A file cannot have more than {MAX_CHUNKS} chunks.")
+        raise CryptError(msg("A file cannot have more than {max} chunks.", max=MAX_CHUNKS))
     return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
@@ -188,8 +207,11 @@ def plaintext_size(cipher_size: int) -> int:
     full, rest = divmod(max(body, 0), SEALED_CHUNK_SIZE)
     if body < TAG_SIZE or 0 < rest < TAG_SIZE:
         raise Truncated(
-            f"An archive of {cipher_size} bytes cannot be complete: "
-            "it ends inside a chunk's tag or header.",
+            msg(
+                "An archive of {size} bytes cannot be complete: "
+                "it ends inside a chunk's tag or header.",
+                size=cipher_size,
+            ),
             _DAMAGED_HINT,
         )
     return full * CHUNK_SIZE + (rest - TAG_SIZE if rest else 0)
@@ -241,10 +263,17 @@ def decrypt_chunks(
     """
     if header.key_id != key.key_id:
         raise WrongKey(
-            f"This file was encrypted with archive key {header.key_id.hex()}, "
-            f"not with the key given ({key.key_id_hex}).",
-            f"Use the key file archive-{header.key_id.hex()}.key from the data directory's "
-            "keys/ folder (or its backup).",
+            msg(
+                "This file was encrypted with archive key {key_id}, "
+                "not with the key given ({given}).",
+                key_id=header.key_id.hex(),
+                given=key.key_id_hex,
+            ),
+            msg(
+                "Use the key file archive-{key_id}.key from the data directory's "
+                "keys/ folder (or its backup).",
+                key_id=header.key_id.hex(),
+            ),
         )
     aad = header.to_bytes()
     aead = AESGCM(key.secret)
@@ -253,9 +282,17 @@ def decrypt_chunks(
     sealed = read_exactly(src, SEALED_CHUNK_SIZE)
     while True:
         if len(sealed) < TAG_SIZE:
-            where = "the header" if index == 0 else f"chunk {index - 1}"
+            if index == 0:
+                raise Truncated(
+                    msg("The archive is cut short: no final chunk after the header."),
+                    _DAMAGED_HINT,
+                )
             raise Truncated(
-                f"The archive is cut short: no final chunk after {where}.", _DAMAGED_HINT
+                msg(
+                    "The archive is cut short: no final chunk after chunk {chunk}.",
+                    chunk=index - 1,
+                ),
+                _DAMAGED_HINT,
             )
         ahead = read_exactly(src, SEALED_CHUNK_SIZE) if len(sealed) == SEALED_CHUNK_SIZE else b""
         at_end = not ahead
@@ -265,14 +302,19 @@ def decrypt_chunks(
             if _opens(aead, chunk_nonce(prefix, index, not at_end), sealed, aad):
                 if at_end:
                     raise Truncated(
-                        f"The archive is cut short: it ends after chunk {index}, "
-                        "which is not the final chunk.",
+                        msg(
+                            "The archive is cut short: it ends after chunk {chunk}, "
+                            "which is not the final chunk.",
+                            chunk=index,
+                        ),
                         _DAMAGED_HINT,
                     ) from None
                 raise TrailingData(
-                    f"Unexpected data after the final chunk ({index}).",
-                    "Bytes were appended to the file; the plaintext itself is intact, but "
-                    "use another copy to be sure.",
+                    msg("Unexpected data after the final chunk ({chunk}).", chunk=index),
+                    msg(
+                        "Bytes were appended to the file; the plaintext itself is intact, but "
+                        "use another copy to be sure."
+                    ),
                 ) from None
             raise ChunkAuthFailed(index) from None
         yield plain

@@ -45,7 +45,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from mm_engine.dvd.disc import (
-    LABEL_RULE,
     MARKER_PATH,
     SESSIONS_DIR,
     DiscKind,
@@ -73,9 +72,10 @@ from mm_engine.dvd.xorriso import (
 from mm_engine.errors import MMError, Refused
 from mm_engine.storage.base import Accessibility, ObjectInfo
 from mm_engine.storage.fields import Field
+from mm_engine.text import N_, msg, msgn
 
 KIND = "dvd"
-TITLE = "DVD+RW"
+TITLE = N_("DVD+RW")
 
 COPY_CHUNK = 1 << 20
 RESERVED = (MARKER_PATH.lstrip("/"), SESSIONS_DIR.lstrip("/"))
@@ -84,26 +84,34 @@ RESERVED = (MARKER_PATH.lstrip("/"), SESSIONS_DIR.lstrip("/"))
 def _drive_problem(value: str) -> str | None:
     if value.startswith("stdio:/") or value.startswith("/dev/"):
         return None
-    return "must be a device such as /dev/sr0 (or stdio:/path/disc.iso for an image file)"
+    return msg("must be a device such as /dev/sr0 (or stdio:/path/disc.iso for an image file)")
 
 
 def _capacity_problem(value: str) -> str | None:
-    return None if value.isdigit() and int(value) >= 1 << 20 else "must be a number of bytes"
+    return None if value.isdigit() and int(value) >= 1 << 20 else msg("must be a number of bytes")
 
 
 FIELDS = (
     Field(
         "drive",
-        "Drive",
-        "The DVD writer, e.g. /dev/sr0 (`mm dvd status` lists the drives found)",
+        N_("Drive"),
+        N_("The DVD writer, e.g. /dev/sr0 (`mm dvd status` lists the drives found)"),
         default="/dev/sr0",
         check=_drive_problem,
     ),
-    Field("label", "DVD label", f"Names the discs: {LABEL_RULE}", check=label_problem),
+    Field(
+        "label",
+        N_("DVD label"),
+        N_(
+            "Names the discs: 1-27 letters, digits or _ (it becomes the discs' volume id, "
+            "e.g. ARCHIVE-0001)"
+        ),
+        check=label_problem,
+    ),
     Field(
         "capacity",
-        "Capacity (bytes)",
-        "Only for an image file standing in for a disc: the disc size, e.g. 4700372992",
+        N_("Capacity (bytes)"),
+        N_("Only for an image file standing in for a disc: the disc size, e.g. 4700372992"),
         required=False,
         check=_capacity_problem,
     ),
@@ -111,24 +119,39 @@ FIELDS = (
 
 
 class AppendOnly(Refused):
-    title = "Discs are append-only"
+    title = N_("Discs are append-only")
 
 
 class WrongMedium(Refused):
-    title = "Not a DVD+RW"
+    title = N_("Not a DVD+RW")
 
 
 class VerifyFailed(MMError):
     """The session was written but did not read back as sent; the batch stays pending."""
 
-    title = "DVD verification failed"
+    title = N_("DVD verification failed")
 
     def __init__(self, volume_id: str, paths: list[str]) -> None:
-        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        if len(paths) > 5:
+            said = msgn(
+                "Disc {volume_id} did not read back correctly: {paths} and {more} more.",
+                len(paths),
+                volume_id=volume_id,
+                paths=", ".join(paths[:5]),
+                more=len(paths) - 5,
+            )
+        else:
+            said = msg(
+                "Disc {volume_id} did not read back correctly: {paths}.",
+                volume_id=volume_id,
+                paths=", ".join(paths),
+            )
         super().__init__(
-            f"Disc {volume_id} did not read back correctly: {shown}.",
-            "The files stay pending and are written again in the next session; if this "
-            "repeats, replace the disc.",
+            said,
+            msg(
+                "The files stay pending and are written again in the next session; if this "
+                "repeats, replace the disc."
+            ),
         )
         self.volume_id = volume_id
         self.paths = paths
@@ -350,13 +373,17 @@ class DvdStore:
         state = snap.state
         if state.kind is DiscKind.ABSENT:
             raise NoMedium(
-                f"There is no disc in the drive {self.drive}.",
-                f"Insert the disc of label {self.label} that holds the file.",
+                msg("There is no disc in the drive {drive}.", drive=self.drive),
+                msg("Insert the disc of label {label} that holds the file.", label=self.label),
             )
         if state.kind is DiscKind.FOREIGN:
             raise ForeignDisc(
-                f"The disc in {self.drive} is not one of ours: {state.reason}.",
-                f"Insert a disc of label {self.label}, or a blank DVD+RW.",
+                msg(
+                    "The disc in {drive} is not one of ours: {reason}.",
+                    drive=self.drive,
+                    reason=state.reason,
+                ),
+                msg("Insert a disc of label {label}, or a blank DVD+RW.", label=self.label),
             )
         return snap
 
@@ -406,7 +433,9 @@ class DvdStore:
         with self._lock:
             info = self._objects().get(rel)
             if info is None:
-                raise FileNotFoundError(f"{rel} is not on the disc in {self.drive}")
+                raise FileNotFoundError(
+                    msg("{path} is not on the disc in {drive}", path=rel, drive=self.drive)
+                )
             if offset >= info.size or length == 0:
                 return io.BytesIO(b"")
             tmp = Path(tempfile.mkdtemp(prefix="mm-dvd-read-"))
@@ -447,9 +476,13 @@ class DvdStore:
                 return
             if self._objects().get(rel) is not None:
                 raise AppendOnly(
-                    f"{rel} is on disc {self.disc().volume_id} and cannot be removed: "
-                    "a DVD is append-only.",
-                    "Retire the whole disc instead (blank it once nothing on it is needed).",
+                    msg(
+                        "{path} is on disc {volume_id} and cannot be removed: "
+                        "a DVD is append-only.",
+                        path=rel,
+                        volume_id=self.disc().volume_id,
+                    ),
+                    msg("Retire the whole disc instead (blank it once nothing on it is needed)."),
                 )
 
     # writing ------------------------------------------------------------------------------
@@ -476,12 +509,17 @@ class DvdStore:
             media = state.media
             if state.kind is DiscKind.ABSENT:
                 raise NoMedium(
-                    f"There is no disc in the drive {self.drive}.", "Insert a blank DVD+RW."
+                    msg("There is no disc in the drive {drive}.", drive=self.drive),
+                    msg("Insert a blank DVD+RW."),
                 )
             if state.kind is DiscKind.FOREIGN:
                 raise ForeignDisc(
-                    f"Not writing to the disc in {self.drive}: {state.reason}.",
-                    "mm never writes on a disc it did not start; insert a blank DVD+RW.",
+                    msg(
+                        "Not writing to the disc in {drive}: {reason}.",
+                        drive=self.drive,
+                        reason=state.reason,
+                    ),
+                    msg("mm never writes on a disc it did not start; insert a blank DVD+RW."),
                 )
             self._check_medium(media)
             if media.state is MediaState.CLOSED:
@@ -521,10 +559,19 @@ class DvdStore:
 
     def _check_medium(self, media: MediaInfo) -> None:
         if not (media.dvd_plus_rw or media.image_file):
+            hint = msg("Insert a DVD+RW: mm writes only DVD+RW discs.")
+            if media.media_type:
+                raise WrongMedium(
+                    msg(
+                        "The disc in {drive} is a {media_type}, not a DVD+RW.",
+                        drive=self.drive,
+                        media_type=media.media_type,
+                    ),
+                    hint,
+                )
             raise WrongMedium(
-                f"The disc in {self.drive} is a {media.media_type or 'unknown medium'}, "
-                "not a DVD+RW.",
-                "Insert a DVD+RW: mm writes only DVD+RW discs.",
+                msg("The disc in {drive} is a unknown medium, not a DVD+RW.", drive=self.drive),
+                hint,
             )
 
     def _write(
@@ -615,42 +662,66 @@ class DvdStore:
         if not drive_exists(self.drive):
             where = self.x.where()
             if self.x.is_image:
-                said = f"The folder of the image file {where} does not exist"
+                said = msg("The folder of the image file {where} does not exist", where=where)
             else:
-                said = f"There is no DVD drive at {where}: connect it, or correct the drive path"
+                said = msg(
+                    "There is no DVD drive at {where}: connect it, or correct the drive path",
+                    where=where,
+                )
             return Accessibility.UNREACHABLE, said
         try:
             with self._lock:
                 self.media_changed()
                 state = self.disc()
         except DriveUnavailable as exc:
-            return Accessibility.UNREACHABLE, str(exc)
+            if exc.hint:
+                said = msg("{message} {hint}", message=exc.message, hint=exc.hint)
+                return Accessibility.UNREACHABLE, said
+            return Accessibility.UNREACHABLE, exc.message
         except XorrisoError as exc:
-            return Accessibility.UNREACHABLE, f"The disc in {self.drive} cannot be read: {exc}"
+            return (
+                Accessibility.UNREACHABLE,
+                msg("The disc in {drive} cannot be read: {error}", drive=self.drive, error=exc),
+            )
         media = state.media
         if state.kind is DiscKind.ABSENT:
             return (
                 Accessibility.UNREACHABLE,
-                f"There is no disc in {self.drive}: insert a blank DVD+RW",
+                msg("There is no disc in {drive}: insert a blank DVD+RW", drive=self.drive),
             )
         if not (media.dvd_plus_rw or media.image_file):
             return (
                 Accessibility.MISCONFIGURED,
-                f"The disc in {self.drive} is a {media.media_type}, not a DVD+RW",
+                msg(
+                    "The disc in {drive} is a {media_type}, not a DVD+RW",
+                    drive=self.drive,
+                    media_type=media.media_type,
+                ),
             )
         if state.kind is DiscKind.FOREIGN:
             return (
                 Accessibility.MISCONFIGURED,
-                f"{state.reason[0].upper()}{state.reason[1:]}: mm will not write on it; "
-                "insert a blank DVD+RW",
+                msg(
+                    "{reason}: mm will not write on it; insert a blank DVD+RW",
+                    reason=state.opening,
+                ),
             )
         if state.kind is DiscKind.BLANK:
-            what = "DVD+RW" if media.dvd_plus_rw else "disc (an image file)"
-            return Accessibility.OK, f"A blank {what} is in {self.drive}"
+            if media.dvd_plus_rw:
+                return Accessibility.OK, msg("A blank DVD+RW is in {drive}", drive=self.drive)
+            return (
+                Accessibility.OK,
+                msg("A blank disc (an image file) is in {drive}", drive=self.drive),
+            )
         return (
             Accessibility.OK,
-            f"Disc {state.volume_id} is in {self.drive}: {media.used_bytes:,} bytes used, "
-            f"{media.free_bytes:,} bytes free",
+            msg(
+                "Disc {volume_id} is in {drive}: {used:,} bytes used, {free:,} bytes free",
+                volume_id=state.volume_id,
+                drive=self.drive,
+                used=media.used_bytes,
+                free=media.free_bytes,
+            ),
         )
 
     def test(self) -> Accessibility:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mm_engine.errors import InvalidSetting
+from mm_engine.text import Msg, msg
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def validate(fields: tuple[Field, ...], settings: Mapping[str, str]) -> dict[str
     unknown = sorted(set(settings) - known)
     if unknown:
         raise InvalidSetting(
-            unknown[0], "no such field", f"This storage type takes: {', '.join(sorted(known))}"
+            unknown[0],
+            msg("no such field"),
+            msg("This storage type takes: {fields}", fields=", ".join(sorted(known))),
         )
     out: dict[str, str] = {}
     for f in fields:
@@ -44,14 +47,23 @@ def validate(fields: tuple[Field, ...], settings: Mapping[str, str]) -> dict[str
         )
         if not value:
             if f.required and not f.default:
-                raise InvalidSetting(f.name, f"{f.label} is required")
+                raise InvalidSetting(f.name, msg("{label} is required", label=Msg(f.label)))
             value = f.default
         if value and f.choices and value not in f.choices:
-            raise InvalidSetting(f.name, f"{f.label} must be one of: {', '.join(f.choices)}")
+            raise InvalidSetting(
+                f.name,
+                msg(
+                    "{label} must be one of: {choices}",
+                    label=Msg(f.label),
+                    choices=", ".join(f.choices),
+                ),
+            )
         if value and f.check is not None:
             problem = f.check(value)
             if problem:
-                raise InvalidSetting(f.name, f"{f.label} {problem}")
+                raise InvalidSetting(
+                    f.name, msg("{label} {problem}", label=Msg(f.label), problem=problem)
+                )
         out[f.name] = value
     return out
 
@@ -69,5 +81,5 @@ def check_folder(value: str) -> str | None:
     """A parent-folder field of an object store: a relative path without empty, '.' or '..'."""
     parts = value.strip("/").split("/")
     if any(part in ("", ".", "..") for part in parts):
-        return "must be a path like recordings/archive, without empty parts, '.' or '..'"
+        return msg("must be a path like recordings/archive, without empty parts, '.' or '..'")
     return None

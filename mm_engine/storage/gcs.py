@@ -23,9 +23,10 @@ from typing import Any, BinaryIO
 from mm_engine.errors import InvalidSetting, MMError
 from mm_engine.storage.base import Accessibility, ObjectInfo, SizedSource, object_key
 from mm_engine.storage.fields import Field, check_folder
+from mm_engine.text import N_, Msg, msg
 
 KIND = "gcs"
-TITLE = "Google Cloud Storage"
+TITLE = N_("Google Cloud Storage")
 
 UPLOAD_CHUNK = 8 * 1024 * 1024  # resumable chunk: a multiple of 256 KiB, as GCS demands
 READ_CHUNK = 4 * 1024 * 1024  # one ranged download
@@ -40,9 +41,9 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 def _check_bucket(value: str) -> str | None:
     if value.startswith("gs://"):
-        return "is the bucket's name alone, without gs://"
+        return msg("is the bucket's name alone, without gs://")
     if not _BUCKET.fullmatch(value) or len(value) > 222:
-        return (
+        return msg(
             "must be 3-63 lowercase letters, digits, dashes, underscores or dots, "
             "starting and ending with a letter or digit"
         )
@@ -51,7 +52,7 @@ def _check_bucket(value: str) -> str | None:
 
 def _check_endpoint(value: str) -> str | None:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-        return "must be a URL such as http://127.0.0.1:9023"
+        return msg("must be a URL such as http://127.0.0.1:9023")
     return None
 
 
@@ -60,39 +61,50 @@ def key_problem(value: str) -> str | None:
     try:
         info = json.loads(value)
     except ValueError as exc:
-        return f"is not valid JSON ({exc}): paste the whole key file as downloaded"
+        return msg("is not valid JSON ({error}): paste the whole key file as downloaded", error=exc)
     if not isinstance(info, dict):
-        return "must be a JSON object: paste the whole key file as downloaded"
+        return msg("must be a JSON object: paste the whole key file as downloaded")
     kind = info.get("type")
     if kind != "service_account":
-        said = f"has type {kind!r}" if kind else "has no type"
-        return (
-            f"{said}, not 'service_account': create a JSON key for a service account "
+        if kind:
+            return msg(
+                "has type {kind!r}, not 'service_account': create a JSON key for a service "
+                "account (IAM > Service accounts > Keys) and paste that file",
+                kind=kind,
+            )
+        return msg(
+            "has no type, not 'service_account': create a JSON key for a service account "
             "(IAM > Service accounts > Keys) and paste that file"
         )
     missing = [name for name in KEY_FIELDS if not str(info.get(name) or "").strip()]
     if missing:
-        return f"lacks {' and '.join(missing)}: paste the whole key file as downloaded"
+        return msg(
+            "lacks {fields}: paste the whole key file as downloaded", fields=" and ".join(missing)
+        )
     if "PRIVATE KEY" not in str(info["private_key"]):
-        return "has a private_key that is not a PEM key: paste the whole key file as downloaded"
+        return msg(
+            "has a private_key that is not a PEM key: paste the whole key file as downloaded"
+        )
     return None
 
 
 FIELDS = (
-    Field("bucket", "Bucket", "The bucket's name (without gs://)", check=_check_bucket),
+    Field("bucket", N_("Bucket"), N_("The bucket's name (without gs://)"), check=_check_bucket),
     Field(
         "folder",
-        "Parent folder",
-        "Folder inside the bucket that recordings go under; empty for the bucket's top",
+        N_("Parent folder"),
+        N_("Folder inside the bucket that recordings go under; empty for the bucket's top"),
         required=False,
         check=check_folder,
     ),
     Field(
         "service_account_json",
-        "Service-account key (JSON)",
-        "The JSON key file of a service account with the Storage Object Admin role on the "
-        "bucket. Required for Google Cloud; may be left empty only together with an endpoint "
-        "(an emulator), which is then used without credentials",
+        N_("Service-account key (JSON)"),
+        N_(
+            "The JSON key file of a service account with the Storage Object Admin role on the "
+            "bucket. Required for Google Cloud; may be left empty only together with an endpoint "
+            "(an emulator), which is then used without credentials"
+        ),
         secret=True,
         required=False,
         multiline=True,
@@ -100,9 +112,11 @@ FIELDS = (
     ),
     Field(
         "endpoint",
-        "Endpoint",
-        "Leave empty for Google Cloud. A URL here (a storage emulator, or a private endpoint) "
-        "is used instead; with no key given, requests go there without credentials",
+        N_("Endpoint"),
+        N_(
+            "Leave empty for Google Cloud. A URL here (a storage emulator, or a private endpoint) "
+            "is used instead; with no key given, requests go there without credentials"
+        ),
         required=False,
         check=_check_endpoint,
     ),
@@ -149,7 +163,7 @@ class _Ranged(io.RawIOBase):
             stop = min(self._end, self._next + READ_CHUNK)
             data = self._fetch(self._next, stop)
             if not data:
-                raise OSError("the object ended before the expected length")
+                raise OSError(msg("the object ended before the expected length"))
             self._held = memoryview(data)
             self._next += len(data)
         out = memoryview(buffer).cast("B")
@@ -235,7 +249,7 @@ class GCSStore:
         key = self._key(path)
         found = self._bucket().get_blob(key, retry=None, timeout=TIMEOUT)
         if found is None:
-            raise FileNotFoundError(f"{self.where(path)} does not exist")
+            raise FileNotFoundError(msg("{where} does not exist", where=self.where(path)))
         size = int(found.size or 0)
         start = min(max(offset, 0), size)
         end = size if length is None else min(size, start + max(length, 0))
@@ -253,7 +267,7 @@ class GCSStore:
                 )
             except NotFound as exc:
                 raise FileNotFoundError(
-                    f"{self.where(path)} was removed or replaced while being read"
+                    msg("{where} was removed or replaced while being read", where=self.where(path))
                 ) from exc
             return data
 
@@ -293,8 +307,11 @@ class GCSStore:
         except (ValueError, KeyError) as exc:
             return (
                 Accessibility.MISCONFIGURED,
-                f"The service-account key could not be loaded ({exc}): paste the whole key "
-                "file again, or make a new key",
+                msg(
+                    "The service-account key could not be loaded ({error}): paste the whole key "
+                    "file again, or make a new key",
+                    error=exc,
+                ),
             )
         probe = self._bucket().blob(f"{self._root}{PROBE_PREFIX}{uuid.uuid4().hex}")
 
@@ -304,18 +321,18 @@ class GCSStore:
             )
             next(iter(found), None)
 
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("list objects (storage.objects.list)", list_one),
+        steps: list[tuple[Msg, Callable[[], object]]] = [
+            (msg("list objects (storage.objects.list)"), list_one),
             (
-                "create objects (storage.objects.create)",
+                msg("create objects (storage.objects.create)"),
                 lambda: probe.upload_from_string(b"mm storage test", retry=None, timeout=TIMEOUT),
             ),
             (
-                "read objects (storage.objects.get)",
+                msg("read objects (storage.objects.get)"),
                 lambda: probe.download_as_bytes(retry=None, timeout=TIMEOUT),
             ),
             (
-                "delete objects (storage.objects.delete)",
+                msg("delete objects (storage.objects.delete)"),
                 lambda: probe.delete(retry=None, timeout=TIMEOUT),
             ),
         ]
@@ -325,48 +342,80 @@ class GCSStore:
             except Exception as exc:
                 verdict, said = self._verdict(exc, action)
                 if step is steps[-1][1]:
-                    said += f" (the test object {probe.name} is left behind: remove it by hand)"
+                    said = msg(
+                        "{problem} (the test object {name} is left behind: remove it by hand)",
+                        problem=said,
+                        name=probe.name,
+                    )
                 return verdict, said
-        return Accessibility.OK, f"Wrote, read and removed a test object in {self.where()}"
+        return (
+            Accessibility.OK,
+            msg("Wrote, read and removed a test object in {where}", where=self.where()),
+        )
 
-    def _verdict(self, exc: Exception, action: str) -> tuple[Accessibility, str]:
+    def _verdict(self, exc: Exception, action: Msg) -> tuple[Accessibility, str]:
         from google.auth.exceptions import RefreshError, TransportError
 
         status = _status(exc)
         if isinstance(exc, RefreshError):
             if getattr(exc, "retryable", False):
-                return Accessibility.UNREACHABLE, f"Google's sign-in service failed: {exc}"
+                return (
+                    Accessibility.UNREACHABLE,
+                    msg("Google's sign-in service failed: {error}", error=exc),
+                )
             return (
                 Accessibility.DENIED,
-                f"Google refused the service-account key ({exc}): it may have been deleted or "
-                "disabled; make a new key",
+                msg(
+                    "Google refused the service-account key ({error}): it may have been deleted "
+                    "or disabled; make a new key",
+                    error=exc,
+                ),
             )
         if status == 404:
             return (
                 Accessibility.MISCONFIGURED,
-                f"Bucket {self.bucket!r} does not exist (or is not visible to this service "
-                "account): check the name",
+                msg(
+                    "Bucket {bucket!r} does not exist (or is not visible to this service "
+                    "account): check the name",
+                    bucket=self.bucket,
+                ),
             )
         if status == 401:
-            return Accessibility.DENIED, f"Google refused the credentials: {exc}"
+            return Accessibility.DENIED, msg("Google refused the credentials: {error}", error=exc)
         if status == 403:
             return (
                 Accessibility.DENIED,
-                f"The service account may not {action} in {self.where()}: grant it the "
-                "Storage Object Admin role on the bucket",
+                msg(
+                    "The service account may not {action} in {where}: grant it the "
+                    "Storage Object Admin role on the bucket",
+                    action=action,
+                    where=self.where(),
+                ),
             )
         if status is not None and (status >= 500 or status in TRANSIENT_STATUS):
-            return Accessibility.UNREACHABLE, f"Google Cloud Storage failed ({status}): {exc}"
+            return (
+                Accessibility.UNREACHABLE,
+                msg("Google Cloud Storage failed ({status}): {error}", status=status, error=exc),
+            )
         if status is not None:
-            return Accessibility.MISCONFIGURED, f"Google Cloud Storage refused ({status}): {exc}"
+            return (
+                Accessibility.MISCONFIGURED,
+                msg("Google Cloud Storage refused ({status}): {error}", status=status, error=exc),
+            )
         if isinstance(exc, TransportError):
-            return Accessibility.UNREACHABLE, f"Could not reach Google's sign-in service: {exc}"
+            return (
+                Accessibility.UNREACHABLE,
+                msg("Could not reach Google's sign-in service: {error}", error=exc),
+            )
         if isinstance(exc, OSError):
             where = self.endpoint or "storage.googleapis.com"
-            return Accessibility.UNREACHABLE, f"Could not reach {where}: {exc}"
+            return (
+                Accessibility.UNREACHABLE,
+                msg("Could not reach {where}: {error}", where=where, error=exc),
+            )
         if isinstance(exc, ValueError):
-            return Accessibility.MISCONFIGURED, str(exc)
-        return Accessibility.UNREACHABLE, f"Google Cloud Storage failed: {exc}"
+            return Accessibility.MISCONFIGURED, str(exc)  # the SDK's own words
+        return Accessibility.UNREACHABLE, msg("Google Cloud Storage failed: {error}", error=exc)
 
     def test(self) -> Accessibility:
         return self.diagnose()[0]
@@ -394,9 +443,11 @@ def from_settings(settings: Mapping[str, str], name: str) -> GCSStore:
     if not key and not endpoint:
         raise InvalidSetting(
             "service_account_json",
-            "Service-account key (JSON) is required",
-            "Paste the JSON key of a service account with the Storage Object Admin role "
-            "on the bucket.",
+            msg("Service-account key (JSON) is required"),
+            msg(
+                "Paste the JSON key of a service account with the Storage Object Admin role "
+                "on the bucket."
+            ),
         )
     return GCSStore(
         settings["bucket"],

@@ -46,9 +46,10 @@ from mm_engine.storage.gdrive_auth import (
     connect,
     refresh_access_token,
 )
+from mm_engine.text import N_, msg
 
 KIND = "gdrive"
-TITLE = "Google Drive"
+TITLE = N_("Google Drive")
 
 API_BASE = "https://www.googleapis.com"
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -58,53 +59,61 @@ TOKEN_MARGIN = 60.0  # refresh an access token this many seconds before Google s
 PAGE_SIZE = 1000
 FILE_FIELDS = "id,name,mimeType,size,modifiedTime"
 RATE_LIMIT_REASONS = ("rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded")
+# reasons mm gives to its own DriveErrors (Drive's come from its answer)
+NO_SESSION = "noSession"
+UPLOAD_STALLED = "uploadStalled"
 
 
 def _check_folder(value: str) -> str | None:
     parts = [p for p in value.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
-        return "must be a folder path in My Drive, such as mm/archive"
+        return msg("must be a folder path in My Drive, such as mm/archive")
     return None
 
 
 def _check_url(value: str) -> str | None:
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http(s) address"
+        return msg("must be an http(s) address")
     return None
 
 
 FIELDS = (
     Field(
         "client_id",
-        "OAuth client ID",
-        'From a Google Cloud OAuth client of type "TVs and Limited Input devices"',
+        N_("OAuth client ID"),
+        N_('From a Google Cloud OAuth client of type "TVs and Limited Input devices"'),
     ),
-    Field("client_secret", "OAuth client secret", "The same OAuth client's secret", secret=True),
+    Field(
+        "client_secret",
+        N_("OAuth client secret"),
+        N_("The same OAuth client's secret"),
+        secret=True,
+    ),
     Field(
         "refresh_token",
-        "Authorization",
-        "Obtained by authorizing the connector with a Google account (device sign-in)",
+        N_("Authorization"),
+        N_("Obtained by authorizing the connector with a Google account (device sign-in)"),
         secret=True,
     ),
     Field(
         "folder",
-        "Parent folder",
-        "Folder path in My Drive, such as mm/archive; created when missing",
+        N_("Parent folder"),
+        N_("Folder path in My Drive, such as mm/archive; created when missing"),
         check=_check_folder,
     ),
     Field(
         "api_base",
-        "Drive API address",
-        "Leave empty for Google's",
+        N_("Drive API address"),
+        N_("Leave empty for Google's"),
         required=False,
         default=API_BASE,
         check=_check_url,
     ),
     Field(
         "token_url",
-        "Token address",
-        "Leave empty for Google's",
+        N_("Token address"),
+        N_("Leave empty for Google's"),
         required=False,
         default=TOKEN_URL,
         check=_check_url,
@@ -118,7 +127,7 @@ class DriveError(OSError):
     def __init__(
         self, status: int, reason: str, message: str, hint: str = "", transient: bool = False
     ) -> None:
-        super().__init__(f"{message} {hint}".strip())
+        super().__init__(msg("{message} {hint}", message=message, hint=hint) if hint else message)
         self.status = status
         self.reason = reason
         self.message = message
@@ -161,20 +170,24 @@ def _drive_error(reply: _Reply, what: str) -> DriveError:
             reason = str(errors[0].get("reason") or "")
         reason = reason or str(error.get("status") or "")
     said = f"{reply.status} {reason}".strip() + (f": {message}" if message else "")
+    hint: str = ""
     if reply.status == 401:
         hint = REAUTHORIZE_HINT
     elif (reply.status == 403 and reason in RATE_LIMIT_REASONS) or reply.status == 429:
-        hint = "Drive is limiting requests; mm tries again later."
+        hint = msg("Drive is limiting requests; mm tries again later.")
     elif reply.status == 403:
-        hint = (
+        hint = msg(
             "The Google account does not allow this: check its Drive storage and that the "
             "authorization includes Google Drive access, then authorize again."
         )
     elif reply.status >= 500:
-        hint = "Google Drive is having trouble; mm tries again later."
-    else:
-        hint = ""
-    return DriveError(reply.status, reason, f"Google Drive refused {what} ({said}).", hint)
+        hint = msg("Google Drive is having trouble; mm tries again later.")
+    return DriveError(
+        reply.status,
+        reason,
+        msg("Google Drive refused {what} ({said}).", what=what, said=said),
+        hint,
+    )
 
 
 def _split(path: str) -> list[str]:
@@ -366,7 +379,8 @@ class DriveStore:
             }
             if page:
                 params["pageToken"] = page
-            data = self._call("GET", "/drive/v3/files", "a folder listing", params=params).json()
+            listing = msg("a folder listing")
+            data = self._call("GET", "/drive/v3/files", listing, params=params).json()
             yield from data.get("files") or []
             page = str(data.get("nextPageToken") or "")
             if not page:
@@ -396,7 +410,7 @@ class DriveStore:
                     meta = self._json_call(
                         "POST",
                         "/drive/v3/files",
-                        f"creating the folder {'/'.join(key)}",
+                        msg("creating the folder {folder}", folder="/".join(key)),
                         {"name": key[-1], "mimeType": FOLDER_MIME, "parents": [parent]},
                         params={"fields": "id"},
                     ).json()
@@ -448,7 +462,7 @@ class DriveStore:
             reply = self._json_call(
                 "POST",
                 "/upload/drive/v3/files",
-                f"uploading {name}",
+                msg("uploading {name}", name=name),
                 {"name": name, "parents": [parent]},
                 params=params,
                 headers=headers,
@@ -457,14 +471,16 @@ class DriveStore:
             reply = self._json_call(
                 "PATCH",
                 f"/upload/drive/v3/files/{urllib.parse.quote(str(existing['id']))}",
-                f"replacing {name}",
+                msg("replacing {name}", name=name),
                 {},
                 params=params,
                 headers=headers,
             )
         location = reply.headers.get("Location")
         if not location:
-            raise DriveError(reply.status, "noSession", "Google Drive opened no upload session.")
+            raise DriveError(
+                reply.status, NO_SESSION, msg("Google Drive opened no upload session.")
+            )
         return location
 
     def _upload(self, session: str, stream: BinaryIO) -> dict[str, Any]:
@@ -486,7 +502,7 @@ class DriveStore:
                 offset += self.chunk_size
         except BaseException:
             with contextlib.suppress(Exception):  # best effort: Drive drops stale sessions
-                self._call("DELETE", session, "cancelling an upload", ok=(200, 204, 499))
+                self._call("DELETE", session, msg("cancelling an upload"), ok=(200, 204, 499))
             raise
 
     def _send_chunk(
@@ -504,7 +520,7 @@ class DriveStore:
                 reply = self._call(
                     "PUT",
                     session,
-                    "an upload chunk",
+                    msg("an upload chunk"),
                     body=piece,
                     headers={"Content-Range": span, "Content-Type": "application/octet-stream"},
                     ok=(200, 201, 308),
@@ -521,9 +537,9 @@ class DriveStore:
             if not held < now_held <= end:
                 raise DriveError(
                     308,
-                    "uploadStalled",
-                    f"Google Drive kept {now_held} of {end} bytes sent.",
-                    "mm tries the upload again later.",
+                    UPLOAD_STALLED,
+                    msg("Google Drive kept {held} of {sent} bytes sent.", held=now_held, sent=end),
+                    msg("mm tries the upload again later."),
                     transient=True,
                 )
             held = now_held
@@ -549,7 +565,7 @@ class DriveStore:
                 raise FileNotFoundError(errno.ENOENT, "no such file in Google Drive", path)
             if reply.status == 416:
                 return io.BytesIO(b"")
-            raise _drive_error(reply, f"reading {path}")
+            raise _drive_error(reply, msg("reading {path}", path=path))
         body: BinaryIO = io.BufferedReader(_Body(conn, response), 1 << 20)
         if response.status == 200 and offset:  # the Range was ignored: skip to the offset
             body.read(offset)
@@ -594,7 +610,8 @@ class DriveStore:
         folder = self._folder_id(tuple(parts[:-1]), create=False)
         for item in self._files(folder, parts[-1]) if folder else []:
             file_id = urllib.parse.quote(str(item["id"]))
-            self._call("DELETE", f"/drive/v3/files/{file_id}", f"deleting {path}", ok=(204, 404))
+            deleting = msg("deleting {path}", path=path)
+            self._call("DELETE", f"/drive/v3/files/{file_id}", deleting, ok=(204, 404))
 
     def test(self) -> Accessibility:
         """Sign in, find (or create) the parent folder and list it."""
@@ -624,7 +641,10 @@ class DriveStore:
         """What the account's storage quota leaves, or None for an unlimited account."""
         quota = (
             self._call(
-                "GET", "/drive/v3/about", "the storage quota", params={"fields": "storageQuota"}
+                "GET",
+                "/drive/v3/about",
+                msg("the storage quota"),
+                params={"fields": "storageQuota"},
             )
             .json()
             .get("storageQuota")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mm_engine.errors import MMError
+from mm_engine.text import N_, msg
 
 DEVICE_URL = "https://oauth2.googleapis.com/device/code"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -34,8 +35,12 @@ TIMEOUT = 20.0  # seconds for one request; every call here is small
 DEFAULT_CODE_LIFETIME = 1800  # Google's device codes last 30 minutes
 SLOW_DOWN_STEP = 5  # RFC 8628 section 3.5: add 5 seconds to the interval on slow_down
 MAX_NETWORK_FAILURES = 3  # consecutive failed polls before giving up
+# error codes mm gives to its own OAuthErrors (Google's come from its answer)
+UNREACHABLE = "unreachable"
+NO_REFRESH_TOKEN = "no_refresh_token"
+EXPIRED_TOKEN = "expired_token"
 
-REAUTHORIZE_HINT = (
+REAUTHORIZE_HINT = msg(
     "Authorize the Google Drive connector again (console: Connectors, or "
     "`mm connectors authorize NAME`) and save the new authorization."
 )
@@ -44,7 +49,7 @@ REAUTHORIZE_HINT = (
 class OAuthError(MMError):
     """Google's sign-in service refused a request; ``error`` is the OAuth error code."""
 
-    title = "Google sign-in failed"
+    title = N_("Google sign-in failed")
 
     def __init__(self, error: str, status: int, message: str, hint: str = "") -> None:
         super().__init__(message, hint)
@@ -117,6 +122,7 @@ def post_form(
 
 
 def _oauth_error(status: int, data: Mapping[str, Any], action: str) -> OAuthError:
+    """``action`` is a msg() phrase ("getting an access token") that goes into the sentence."""
     error = str(data.get("error") or f"http_{status}")
     detail = str(data.get("error_description") or "").strip()
     said = f"{error}: {detail}" if detail else error
@@ -124,27 +130,44 @@ def _oauth_error(status: int, data: Mapping[str, Any], action: str) -> OAuthErro
         return OAuthError(
             error,
             status,
-            f"Google refused the saved Drive authorization while {action} ({said}); it was "
-            "revoked, expired, or belongs to another OAuth client.",
+            msg(
+                "Google refused the saved Drive authorization while {action} ({said}); it was "
+                "revoked, expired, or belongs to another OAuth client.",
+                action=action,
+                said=said,
+            ),
             REAUTHORIZE_HINT,
         )
     if status >= 500 or status == 429:
         return OAuthError(
             error,
             status,
-            f"Google's sign-in service is not available right now while {action} ({said}).",
-            "This usually passes; mm tries again later.",
+            msg(
+                "Google's sign-in service is not available right now while {action} ({said}).",
+                action=action,
+                said=said,
+            ),
+            msg("This usually passes; mm tries again later."),
         )
     if error in ("invalid_client", "unauthorized_client"):
         return OAuthError(
             error,
             status,
-            f"Google does not accept this OAuth client while {action} ({said}).",
-            "Check the client ID and client secret: the OAuth client must be of type "
-            '"TVs and Limited Input devices" in the Google Cloud console.',
+            msg(
+                "Google does not accept this OAuth client while {action} ({said}).",
+                action=action,
+                said=said,
+            ),
+            msg(
+                "Check the client ID and client secret: the OAuth client must be of type "
+                '"TVs and Limited Input devices" in the Google Cloud console.'
+            ),
         )
     return OAuthError(
-        error, status, f"Google's sign-in service refused {action} ({said}).", REAUTHORIZE_HINT
+        error,
+        status,
+        msg("Google's sign-in service refused {action} ({said}).", action=action, said=said),
+        REAUTHORIZE_HINT,
     )
 
 
@@ -160,7 +183,7 @@ def start_device_flow(
     except OSError as exc:
         raise _unreachable(exc) from exc
     if status != 200 or "device_code" not in data:
-        raise _oauth_error(status, data, "starting the device sign-in")
+        raise _oauth_error(status, data, msg("starting the device sign-in"))
     return DeviceCode(
         verification_url=str(data.get("verification_url") or data.get("verification_uri") or ""),
         user_code=str(data["user_code"]),
@@ -222,38 +245,42 @@ def poll_device_flow(
             raise OAuthError(
                 error,
                 status,
-                "The Google account declined access to Google Drive, so the connector has no "
-                "authorization.",
-                "Start the authorization again and choose Allow on the Google page.",
+                msg(
+                    "The Google account declined access to Google Drive, so the connector has no "
+                    "authorization."
+                ),
+                msg("Start the authorization again and choose Allow on the Google page."),
             )
-        if error == "expired_token":
+        if error == EXPIRED_TOKEN:
             raise _expired()
         if status == 200:
             raise OAuthError(
-                "no_refresh_token",
+                NO_REFRESH_TOKEN,
                 status,
-                "Google approved the sign-in but sent no refresh token.",
-                "Remove mm's access in the Google account (Security, Third-party access) and "
-                "authorize again.",
+                msg("Google approved the sign-in but sent no refresh token."),
+                msg(
+                    "Remove mm's access in the Google account (Security, Third-party access) and "
+                    "authorize again."
+                ),
             )
-        raise _oauth_error(status, data, "finishing the device sign-in")
+        raise _oauth_error(status, data, msg("finishing the device sign-in"))
 
 
 def _unreachable(exc: OSError) -> OAuthError:
     return OAuthError(
-        "unreachable",
+        UNREACHABLE,
         0,
-        f"Cannot reach Google's sign-in service ({exc}).",
-        "Check this server's internet connection and try the authorization again.",
+        msg("Cannot reach Google's sign-in service ({error}).", error=exc),
+        msg("Check this server's internet connection and try the authorization again."),
     )
 
 
 def _expired() -> OAuthError:
     return OAuthError(
-        "expired_token",
+        EXPIRED_TOKEN,
         400,
-        "The sign-in code expired before it was approved.",
-        "Start the authorization again and enter the new code within its time limit.",
+        msg("The sign-in code expired before it was approved."),
+        msg("Start the authorization again and enter the new code within its time limit."),
     )
 
 
@@ -276,5 +303,5 @@ def refresh_access_token(
         timeout,
     )
     if status != 200 or not data.get("access_token"):
-        raise _oauth_error(status, data, "getting an access token")
+        raise _oauth_error(status, data, msg("getting an access token"))
     return AccessToken(str(data["access_token"]), float(data.get("expires_in") or 3600))

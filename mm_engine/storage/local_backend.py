@@ -7,16 +7,17 @@ from pathlib import Path
 
 from mm_engine.storage.fields import Field
 from mm_engine.storage.local import LocalStore
+from mm_engine.text import N_, msg
 
 KIND = "local"
-TITLE = "Local folder"
+TITLE = N_("Local folder")
 
 
 def _absolute(value: str) -> str | None:
-    return None if Path(value).is_absolute() else "must be an absolute path"
+    return None if Path(value).is_absolute() else msg("must be an absolute path")
 
 
-FIELDS = (Field("path", "Folder", "An absolute path on this server", check=_absolute),)
+FIELDS = (Field("path", N_("Folder"), N_("An absolute path on this server"), check=_absolute),)
 
 
 def from_settings(settings: Mapping[str, str], name: str) -> LocalStore:

@@ -14,6 +14,7 @@ from types import ModuleType
 from mm_engine.errors import InvalidSetting
 from mm_engine.storage.base import Store
 from mm_engine.storage.fields import Field, validate
+from mm_engine.text import msg
 
 BACKENDS: dict[str, str] = {
     "smb": "mm_engine.storage.smb",
@@ -34,7 +35,9 @@ def _module(kind: str) -> ModuleType:
         return importlib.import_module(BACKENDS[kind])
     except KeyError:
         raise InvalidSetting(
-            "type", f"unknown storage type {kind!r}", f"Choose one of: {', '.join(BACKENDS)}"
+            "type",
+            msg("unknown storage type {kind!r}", kind=kind),
+            msg("Choose one of: {kinds}", kinds=", ".join(BACKENDS)),
         ) from None
 
 

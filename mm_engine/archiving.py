@@ -57,6 +57,7 @@ from mm_engine.domain import Recording
 from mm_engine.search import COLUMNS
 from mm_engine.storage.base import Accessibility, Store
 from mm_engine.storage.crypt import CryptError
+from mm_engine.text import Msg, msg
 
 if TYPE_CHECKING:
     from mm_engine.dvd.archive import DvdArchive
@@ -265,7 +266,7 @@ class Archiver:
                 "busy",
                 connector=info.name,
                 pending=info.pending,
-                error="another archive run is in progress",
+                error=msg("another archive run is in progress"),
                 finished_at=_now(),
             )
         job, token = lease
@@ -295,7 +296,8 @@ class Archiver:
         self, info: ConnectorInfo, report: ArchiveReport, state: Accessibility, detail: str = ""
     ) -> None:
         """The connector failed: one alarm (repeats count up), the state remembered."""
-        error = REASONS[state] + (f" ({detail})" if detail else "")
+        reason = Msg(REASONS[state])
+        error = msg("{reason} ({detail})", reason=reason, detail=detail) if detail else reason
         report.status = "unreachable"
         report.error = error
         self.connectors.record_test(
@@ -347,7 +349,9 @@ class Archiver:
                 for rec in self._pending(info.id, total):
                     if self.stopping.is_set():
                         report.status = "stopped"
-                        report.error = "the service is stopping; the next run goes on from here"
+                        report.error = msg(
+                            "the service is stopping; the next run goes on from here"
+                        )
                         return
                     in_flight.append((rec, pool.submit(self._copy_with, stores, info, rec)))
                     if len(in_flight) >= workers and not settle_oldest():
@@ -365,7 +369,12 @@ class Archiver:
                 stores.close()
         self.connectors.record_test(
             info.id,
-            TestResult(info.name, Accessibility.OK, f"Archive run at {_now()} succeeded.", _now()),
+            TestResult(
+                info.name,
+                Accessibility.OK,
+                msg("Archive run at {time} succeeded.", time=_now()),
+                _now(),
+            ),
         )
         self.alarms.clear(AlarmType.ARCHIVE_ERROR, dedupe=alarm_dedupe(info.id))
 
@@ -417,7 +426,7 @@ class Archiver:
             return False
         if not self._record(info, rec, sha, job, token, done):
             report.status = "stopped"
-            report.error = "another archive run took over"
+            report.error = msg("another archive run took over")
             return False
         report.archived += 1
         report.bytes += rec.size
@@ -441,20 +450,30 @@ class Archiver:
             # a recording migrated without a checksum has nothing to compare against (F29)
             if rec.sha256 and (source.sha256 != rec.sha256 or source.size != rec.size):
                 raise _FileProblem(
-                    "its content does not match its catalogued checksum, so it was not "
-                    "archived; run `mm recordings verify` on it"
+                    msg(
+                        "its content does not match its catalogued checksum, so it was not "
+                        "archived; run `mm recordings verify` on it"
+                    )
                 )
             try:
                 stored = store.put(rec.path, source.stream, rec.size)
             except Exception as exc:
-                raise _ConnectorDown(f"writing {rec.path} failed: {exc}") from exc
+                raise _ConnectorDown(
+                    msg("writing {path} failed: {error}", path=rec.path, error=exc)
+                ) from exc
         finally:
             source.close()
         try:
             # put() reports the stored size, so no stat() is needed, and the read below is of
             # the last bytes exactly (an SMB store answers it in one round trip)
             if stored.size != rec.size:
-                raise _FileProblem(f"the copy holds {stored.size} bytes, not {rec.size} bytes")
+                raise _FileProblem(
+                    msg(
+                        "the copy holds {held} bytes, not {size} bytes",
+                        held=stored.size,
+                        size=rec.size,
+                    )
+                )
             tail_at = max(0, rec.size - len(source.tail))
             with store.open(rec.path, tail_at, len(source.tail)) as fh:
                 back = fh.read()
@@ -463,12 +482,16 @@ class Archiver:
             raise
         except CryptError as exc:
             self._discard(store, rec.path)
-            raise _FileProblem(f"the encrypted copy does not read back: {exc}") from exc
+            raise _FileProblem(
+                msg("the encrypted copy does not read back: {error}", error=exc)
+            ) from exc
         except Exception as exc:
-            raise _ConnectorDown(f"checking {rec.path} failed: {exc}") from exc
+            raise _ConnectorDown(
+                msg("checking {path} failed: {error}", path=rec.path, error=exc)
+            ) from exc
         if back != source.tail:
             self._discard(store, rec.path)
-            raise _FileProblem("the copy read back differs from what was sent")
+            raise _FileProblem(msg("the copy read back differs from what was sent"))
         return source.sha256
 
     @staticmethod

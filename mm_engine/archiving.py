@@ -144,7 +144,7 @@ class _Source:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
                 size += len(chunk)
-                tail = (tail + chunk)[-TAIL:]
+                tail = (tail + chunk[-TAIL:])[-TAIL:]  # never a copy of the whole chunk
                 if self.stream is not stream:
                     self.stream.write(chunk)
         finally:

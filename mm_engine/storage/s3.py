@@ -25,9 +25,10 @@ from typing import Any, BinaryIO
 
 from mm_engine.storage.base import Accessibility, ObjectInfo
 from mm_engine.storage.fields import Field
+from mm_engine.text import N_, msg
 
 KIND = "s3"
-TITLE = "Amazon S3 (or S3-compatible)"
+TITLE = N_("Amazon S3 (or S3-compatible)")
 
 PART_SIZE = 8 * 1024 * 1024  # multipart threshold and part size
 PARTS_IN_MEMORY = 2  # parts read ahead of the network, so memory stays flat
@@ -85,52 +86,65 @@ _REGION = re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]")
 
 def _check_bucket(value: str) -> str | None:
     if value.lower().startswith("s3://") or "/" in value:
-        return "is only the bucket's name; put folders inside it in the Parent folder field"
+        return msg("is only the bucket's name; put folders inside it in the Parent folder field")
     if not _BUCKET.fullmatch(value):
-        return "must be 3 to 63 characters: letters, digits, dots, hyphens"
+        return msg("must be 3 to 63 characters: letters, digits, dots, hyphens")
     return None
 
 
 def _check_folder(value: str) -> str | None:
     if "\\" in value:
-        return "uses '/' between folder names, not '\\'"
+        return msg("uses '/' between folder names, not '\\'")
     if any(part in (".", "..") for part in value.strip("/").split("/")):
-        return "must not contain '.' or '..' folders"
+        return msg("must not contain '.' or '..' folders")
     return None
 
 
 def _check_region(value: str) -> str | None:
-    return None if _REGION.fullmatch(value) else "must look like us-east-1 or eu-central-1"
+    if _REGION.fullmatch(value):
+        return None
+    return msg("must look like us-east-1 or eu-central-1")
 
 
 def _check_endpoint(value: str) -> str | None:
     if not value.startswith(("http://", "https://")):
-        return "must start with http:// or https://"
+        return msg("must start with http:// or https://")
     if len(value.split("://", 1)[1].strip("/")) == 0:
-        return "needs a host name after http:// or https://"
+        return msg("needs a host name after http:// or https://")
     return None
 
 
 FIELDS = (
-    Field("bucket", "Bucket", "The bucket's name, e.g. acme-call-archive", check=_check_bucket),
+    Field(
+        "bucket",
+        N_("Bucket"),
+        N_("The bucket's name, e.g. acme-call-archive"),
+        check=_check_bucket,
+    ),
     Field(
         "folder",
-        "Parent folder",
-        "Folder inside the bucket for the recordings; empty for the bucket's top level",
+        N_("Parent folder"),
+        N_("Folder inside the bucket for the recordings; empty for the bucket's top level"),
         required=False,
         check=_check_folder,
     ),
     Field(
         "access_key_id",
-        "Access key ID",
-        "Of a key allowed s3:ListBucket, GetObject, PutObject, DeleteObject, GetBucketLocation",
+        N_("Access key ID"),
+        N_("Of a key allowed s3:ListBucket, GetObject, PutObject, DeleteObject, GetBucketLocation"),
     ),
-    Field("secret_access_key", "Secret access key", secret=True),
-    Field("region", "Region", "The bucket's region", default="us-east-1", check=_check_region),
+    Field("secret_access_key", N_("Secret access key"), secret=True),
+    Field(
+        "region",
+        N_("Region"),
+        N_("The bucket's region"),
+        default="us-east-1",
+        check=_check_region,
+    ),
     Field(
         "endpoint_url",
-        "Endpoint URL",
-        "Only for S3-compatible stores (MinIO, Wasabi, Ceph …); empty for Amazon S3",
+        N_("Endpoint URL"),
+        N_("Only for S3-compatible stores (MinIO, Wasabi, Ceph …); empty for Amazon S3"),
         required=False,
         check=_check_endpoint,
     ),
@@ -327,7 +341,9 @@ class S3Store:
         key = self._key(path)
         if length == 0:
             if self.stat(path) is None:
-                raise FileNotFoundError(f"{self.name}: no such object: {path}")
+                raise FileNotFoundError(
+                    msg("{name}: no such object: {path}", name=self.name, path=path)
+                )
             return io.BytesIO(b"")
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if offset or length is not None:
@@ -338,7 +354,9 @@ class S3Store:
         except Exception as exc:
             code, status = _code(exc)
             if code in MISSING_CODES or (status == 404 and code != "NoSuchBucket"):
-                raise FileNotFoundError(f"{self.name}: no such object: {path}") from None
+                raise FileNotFoundError(
+                    msg("{name}: no such object: {path}", name=self.name, path=path)
+                ) from None
             if code == "InvalidRange" or status == 416:  # the object ends before ``offset``
                 return io.BytesIO(b"")
             raise

@@ -25,11 +25,12 @@ from typing import Any, BinaryIO, TypeVar
 from mm_engine.errors import InvalidSetting
 from mm_engine.storage.base import Accessibility, ObjectInfo, bounded
 from mm_engine.storage.fields import Field
+from mm_engine.text import N_, Msg, msg
 
 _T = TypeVar("_T")
 
 KIND = "smb"
-TITLE = "Network share (SMB/NAS)"
+TITLE = N_("Network share (SMB/NAS)")
 
 DEFAULT_PORT = 445
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable NAS fails fast
@@ -100,13 +101,23 @@ class ShareAddress:
     port: int | None = None  # when the path names one (host:port)
 
 
-def _check_name(part: str, what: str) -> None:
+def _check_folder_name(part: str) -> None:
     if part in (".", ".."):
-        raise ValueError(f"must not contain '{part}' as a {what} name (e.g. {EXAMPLE}/recordings)")
+        raise ValueError(
+            msg(
+                "must not contain '{part}' as a folder name (e.g. {example}/recordings)",
+                part=part,
+                example=EXAMPLE,
+            )
+        )
     bad = _BAD_NAME_CHARS.search(part)
     if bad:
         raise ValueError(
-            f"has a {what} name with {bad.group()!r}, which SMB cannot store: {part!r}"
+            msg(
+                "has a folder name with {char!r}, which SMB cannot store: {part!r}",
+                char=bad.group(),
+                part=part,
+            )
         )
 
 
@@ -115,32 +126,41 @@ def _parse_host(text: str) -> tuple[str, int | None]:
     if text.startswith("["):  # [IPv6] or [IPv6]:port
         end = text.find("]")
         if end < 0:
-            raise ValueError(f"has an IPv6 address without its closing ']': {text!r}")
+            raise ValueError(
+                msg("has an IPv6 address without its closing ']': {text!r}", text=text)
+            )
         host, rest = text[1:end], text[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise ValueError(f"has something after the IPv6 address: {text!r}")
+                raise ValueError(msg("has something after the IPv6 address: {text!r}", text=text))
             port_text = rest[1:]
         if not _IPV6.match(host):
-            raise ValueError(f"has an IPv6 address that is not valid: {text!r}")
+            raise ValueError(msg("has an IPv6 address that is not valid: {text!r}", text=text))
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     elif ":" in text:  # a bare IPv6 address
         host = text
         if not _IPV6.match(host):
-            raise ValueError(f"has an address that is not valid: {text!r}")
+            raise ValueError(msg("has an address that is not valid: {text!r}", text=text))
     else:
         host = text
     if not text.startswith("[") and ":" not in host and not _HOST_NAME.match(host):
         raise ValueError(
-            f"must start with the NAS's address or name, not {host!r} (e.g. {EXAMPLE})"
+            msg(
+                "must start with the NAS's address or name, not {host!r} (e.g. {example})",
+                host=host,
+                example=EXAMPLE,
+            )
         )
     port: int | None = None
     if port_text or text.endswith(":"):
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(
-                f"has a port that is not a number from 1 to 65535: {port_text!r} "
-                f"(e.g. 148.147.54.1:445/Remote archive)"
+                msg(
+                    "has a port that is not a number from 1 to 65535: {port!r} "
+                    "(e.g. 148.147.54.1:445/Remote archive)",
+                    port=port_text,
+                )
             )
         port = int(port_text)
     return host, port
@@ -158,20 +178,26 @@ def parse_share_path(value: str) -> ShareAddress:
     parts = [p for p in text.split("/") if p.strip()]
     if len(parts) < 2:
         raise ValueError(
-            "must name the NAS and the share, written host/Share, "
-            f"e.g. {EXAMPLE} (or \\\\148.147.54.1\\Remote archive)"
+            msg(
+                "must name the NAS and the share, written host/Share, "
+                "e.g. {example} (or \\\\148.147.54.1\\Remote archive)",
+                example=EXAMPLE,
+            )
         )
     host, port = _parse_host(parts[0].strip())
     share = parts[1].strip()
     bad = _BAD_SHARE_CHARS.search(share)
     if bad or len(share) > 80 or share in (".", ".."):
         raise ValueError(
-            f"has a share name SMB cannot use: {share!r} "
-            f'(a share name has at most 80 characters and none of \\ / : * ? " < > | [ ] = ; , +)'
+            msg(
+                "has a share name SMB cannot use: {share!r} (a share name has at most 80 "
+                'characters and none of \\ / : * ? " < > | [ ] = ; , +)',
+                share=share,
+            )
         )
     folder = tuple(parts[2:])
     for part in folder:
-        _check_name(part, "folder")
+        _check_folder_name(part)
     return ShareAddress(host, share, folder, port)
 
 
@@ -179,42 +205,52 @@ def _check_share_path(value: str) -> str | None:
     try:
         parse_share_path(value)
     except ValueError as exc:
-        return str(exc)
+        return _said(exc)
     return None
+
+
+def _said(exc: BaseException) -> str:
+    """What ``exc`` says: its msg() when it was built from one (so it can be translated)."""
+    if len(exc.args) == 1 and isinstance(exc.args[0], Msg):
+        return exc.args[0]
+    return str(exc)
 
 
 def _check_port(value: str) -> str | None:
     if value.isdigit() and 0 < int(value) < 65536:
         return None
-    return "must be a number from 1 to 65535 (SMB uses 445)"
+    return msg("must be a number from 1 to 65535 (SMB uses 445)")
 
 
 FIELDS = (
     Field(
         "path",
-        "Share path",
-        f"The NAS's address, the share and an optional folder in it, e.g. {EXAMPLE}",
+        N_("Share path"),
+        N_(
+            "The NAS's address, the share and an optional folder in it, "
+            "e.g. 148.147.54.1/Remote archive"
+        ),
         check=_check_share_path,
     ),
-    Field("username", "User name", "An account on the NAS that may write to the share"),
-    Field("password", "Password", secret=True),
+    Field("username", N_("User name"), N_("An account on the NAS that may write to the share")),
+    Field("password", N_("Password"), secret=True),
     Field(
         "domain",
-        "Domain",
-        "Windows domain of the account; leave empty for an account on the NAS itself",
+        N_("Domain"),
+        N_("Windows domain of the account; leave empty for an account on the NAS itself"),
         required=False,
     ),
     Field(
         "encrypt",
-        "Require encryption",
-        "yes: use SMB 3 encryption and refuse a NAS that cannot do it",
+        N_("Require encryption"),
+        N_("yes: use SMB 3 encryption and refuse a NAS that cannot do it"),
         default="no",
         choices=("yes", "no"),
     ),
     Field(
         "port",
-        "Port",
-        "TCP port of the NAS (445 unless changed there)",
+        N_("Port"),
+        N_("TCP port of the NAS (445 unless changed there)"),
         default="445",
         check=_check_port,
     ),
@@ -333,9 +369,14 @@ class SMBStore:
                 )
             except (SMBConnectionClosed, TimeoutError, ConnectionError) as exc:
                 raise ShareUnreachable(
-                    f"Cannot set up SMB with {self.address.host}:{self.port}: the connection "
-                    f"ended before the NAS answered ({exc}). Check the address and port, and that "
-                    "the NAS is switched on and offers SMB 2 or 3"
+                    msg(
+                        "Cannot set up SMB with {host}:{port}: the connection ended before the "
+                        "NAS answered ({error}). Check the address and port, and that the NAS "
+                        "is switched on and offers SMB 2 or 3",
+                        host=self.address.host,
+                        port=self.port,
+                        error=exc,
+                    )
                 ) from exc
             except Exception as exc:
                 if _CANNOT_ENCRYPT not in str(exc):
@@ -357,18 +398,35 @@ class SMBStore:
 
     def _cannot_encrypt(self) -> ShareMisconfigured:
         dialect = self._dialect()
-        spoken = f" (it speaks {dialect})" if dialect else ""
+        if dialect:
+            return ShareMisconfigured(
+                msg(
+                    "Encryption was requested, but the NAS at {host}:{port} cannot encrypt: it "
+                    "does not offer SMB 3 (it speaks {dialect}). Turn on SMB 3 on the NAS, or "
+                    "set 'Require encryption' to no",
+                    host=self.address.host,
+                    port=self.port,
+                    dialect=dialect,
+                )
+            )
         return ShareMisconfigured(
-            f"Encryption was requested, but the NAS at {self.address.host}:{self.port} cannot "
-            f"encrypt: it does not offer SMB 3{spoken}. Turn on SMB 3 on the NAS, or set "
-            "'Require encryption' to no"
+            msg(
+                "Encryption was requested, but the NAS at {host}:{port} cannot encrypt: it "
+                "does not offer SMB 3. Turn on SMB 3 on the NAS, or set 'Require encryption' "
+                "to no",
+                host=self.address.host,
+                port=self.port,
+            )
         )
 
     def _no_such_share(self) -> ShareMisconfigured:
         return ShareMisconfigured(
-            f"The NAS at {self.address.host} has no share named {self.address.share!r}. "
-            "Check the share name (the part after the address in the share path) and that "
-            "this user may see it",
+            msg(
+                "The NAS at {host} has no share named {share!r}. Check the share name (the "
+                "part after the address in the share path) and that this user may see it",
+                host=self.address.host,
+                share=self.address.share,
+            )
         )
 
     def close(self) -> None:
@@ -400,38 +458,59 @@ class SMBStore:
         text = str(exc)
         if status in _LOGON_STATUSES or isinstance(exc, SMBAuthenticationError):
             return ShareDenied(
-                f"The NAS at {where} refused to log in user {self.username!r}. Check the user "
-                "name, password and domain",
+                msg(
+                    "The NAS at {where} refused to log in user {user!r}. Check the user name, "
+                    "password and domain",
+                    where=where,
+                    user=self.username,
+                )
             )
         if status in _ACCESS_STATUSES:
             return ShareDenied(
-                f"The NAS at {where} denied user {self.username!r} access to "
-                f"{self._shown(path)}. Give this user write access to the share",
+                msg(
+                    "The NAS at {where} denied user {user!r} access to {path}. Give this user "
+                    "write access to the share",
+                    where=where,
+                    user=self.username,
+                    path=self._shown(path),
+                )
             )
         if status in _SHARE_STATUSES:
             return self._no_such_share()
         if _CANNOT_ENCRYPT in text:
             return self._cannot_encrypt()
         if status in _FULL_STATUSES:
-            return OSError(errno.ENOSPC, f"The share {self.where()} is full", self._shown(path))
+            return OSError(
+                errno.ENOSPC,
+                msg("The share {where} is full", where=self.where()),
+                self._shown(path),
+            )
         if status in _GONE_STATUSES:
             return ShareUnreachable(
-                f"The NAS at {where} ended the session; it will be opened again"
+                msg("The NAS at {where} ended the session; it will be opened again", where=where)
             )
         if status in _MISSING_STATUSES or (
             isinstance(exc, OSError) and exc.errno == errno.ENOENT and status is not None
         ):
-            return FileNotFoundError(errno.ENOENT, "No such file on the share", self._shown(path))
+            return FileNotFoundError(
+                errno.ENOENT, msg("No such file on the share"), self._shown(path)
+            )
         if isinstance(exc, ValueError) and text.startswith("Failed to connect"):
             cause = exc.__cause__ or exc
             return ShareUnreachable(
-                f"Cannot reach the NAS at {where} ({cause}). Check the address and port, and "
-                "that the NAS is switched on and reachable from this server",
+                msg(
+                    "Cannot reach the NAS at {where} ({error}). Check the address and port, and "
+                    "that the NAS is switched on and reachable from this server",
+                    where=where,
+                    error=cause,
+                )
             )
         if isinstance(exc, (SMBConnectionClosed, TimeoutError, ConnectionError, EOFError)) or (
             isinstance(exc, SMBException) and "timeout" in text.lower()
         ):
-            return ShareUnreachable(f"The connection to the NAS at {where} broke: {text}")
+            return ShareUnreachable(
+                msg("The connection to the NAS at {where} broke: {error}", where=where, error=exc)
+            )
         return exc
 
     def _shown(self, path: str) -> str:
@@ -493,7 +572,7 @@ class SMBStore:
             if tree.share_name == self.share_unc:
                 return tree
         raise ShareUnreachable(
-            f"The NAS at {self.where()} dropped the share; it will be opened again"
+            msg("The NAS at {where} dropped the share; it will be opened again", where=self.where())
         )
 
     def _name(self, parts: list[str]) -> str:
@@ -630,14 +709,28 @@ class SMBStore:
         except Exception as exc:
             translated = self.translate(exc)
             if isinstance(translated, ShareDenied):
-                return Accessibility.DENIED, str(translated)
+                return Accessibility.DENIED, _said(translated)
             if isinstance(translated, ShareMisconfigured):
-                return Accessibility.MISCONFIGURED, str(translated)
+                return Accessibility.MISCONFIGURED, _said(translated)
             if isinstance(translated, ShareUnreachable):
-                return Accessibility.UNREACHABLE, str(translated)
-            return Accessibility.UNREACHABLE, f"The NAS at {self.where()} failed: {translated}"
-        encrypted = " with encryption" if session.encrypt_data else ""
-        return Accessibility.OK, f"Connected to {self.where()} over {self._dialect()}{encrypted}"
+                return Accessibility.UNREACHABLE, _said(translated)
+            return (
+                Accessibility.UNREACHABLE,
+                msg("The NAS at {where} failed: {error}", where=self.where(), error=translated),
+            )
+        if session.encrypt_data:
+            return (
+                Accessibility.OK,
+                msg(
+                    "Connected to {where} over {dialect} with encryption",
+                    where=self.where(),
+                    dialect=self._dialect(),
+                ),
+            )
+        return (
+            Accessibility.OK,
+            msg("Connected to {where} over {dialect}", where=self.where(), dialect=self._dialect()),
+        )
 
     def test(self) -> Accessibility:
         return self.diagnose()[0]
@@ -665,8 +758,12 @@ def from_settings(settings: Mapping[str, str], name: str) -> SMBStore:
     if address.port is not None and port not in (DEFAULT_PORT, address.port):
         raise InvalidSetting(
             "port",
-            f"the share path names port {address.port} but Port is {port}",
-            "Give the port in one place only",
+            msg(
+                "the share path names port {path_port} but Port is {port}",
+                path_port=address.port,
+                port=port,
+            ),
+            msg("Give the port in one place only"),
         )
     return SMBStore(
         address,

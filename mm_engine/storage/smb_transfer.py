@@ -23,6 +23,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from mm_engine.text import msg
+
 WRITE_CHUNK = 1 << 20
 WRITES_IN_FLIGHT = 4
 _CREDIT_UNIT = 1 << 16  # bytes one credit pays for (MS-SMB2 3.1.5.2)
@@ -127,7 +129,13 @@ def _answered_write(entry: tuple[Any, Callable[[Any], Any], int]) -> None:
     request, receive, expected = entry
     written = int(receive(request))
     if written != expected:
-        raise OSError(f"the NAS stored {written} of {expected} bytes of a write")
+        raise OSError(
+            msg(
+                "the NAS stored {written} of {expected} bytes of a write",
+                written=written,
+                expected=expected,
+            )
+        )
 
 
 def _drain(in_flight: collections.deque[tuple[Any, Callable[[Any], Any], int]]) -> None:

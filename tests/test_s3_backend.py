@@ -125,6 +125,22 @@ def test_objects_land_under_the_parent_folder_as_in_primary_storage(
         assert fh.read() == b"one"
 
 
+def test_put_reports_what_the_bucket_holds_whatever_size_was_announced(
+    moto_s3: S3Server, s3_bucket: str
+) -> None:
+    """Small objects go up in one PUT; a stream longer or shorter than announced is stored as
+    it is, and put() says the size actually stored (the archive job compares it)."""
+    store = open_store("s3", moto_s3.settings(s3_bucket), "archive")
+    longer = bytes(range(256)) * (40 * 1024)  # 10 MiB: past the one-PUT limit
+    assert store.put("longer.bin", io.BytesIO(longer), 100).size == len(longer)
+    assert store.put("shorter.bin", io.BytesIO(b"12345"), 9).size == 5
+    assert store.put("exact.bin", io.BytesIO(b"abc"), 3).size == 3
+    sizes = {o.path: o.size for o in store.list()}
+    assert sizes == {"longer.bin": len(longer), "shorter.bin": 5, "exact.bin": 3}
+    with store.open("longer.bin") as fh:
+        assert hashlib.sha256(fh.read()).digest() == hashlib.sha256(longer).digest()
+
+
 def test_list_stays_inside_the_folder_and_skips_folder_markers(
     moto_s3: S3Server, s3_bucket: str
 ) -> None:

@@ -173,6 +173,28 @@ def _code(exc: BaseException) -> tuple[str, int]:
     return code, status
 
 
+class _Rejoined(io.RawIOBase):
+    """Bytes already read from a stream, followed by the rest of it."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self.head = memoryview(head)
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class _Reach(io.RawIOBase):
     """``stream`` as boto3 reads it, remembering how far into it any read reached: after a
     successful upload that is the object's size, so no HEAD request has to ask for it.
@@ -330,10 +352,18 @@ class S3Store:
 
     def put(self, path: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
         key = self._key(path)
+        shown = "/".join(_parts(path, allow_empty=False))
+        if size is not None and size < PART_SIZE:
+            # one PUT: boto3's transfer manager would start its threads for every file
+            data = stream.read(PART_SIZE)
+            if len(data) < PART_SIZE:
+                self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
+                return ObjectInfo(shown, len(data), time.time())
+            stream = io.BufferedReader(_Rejoined(data, stream))  # longer than it said: multipart
         source = _Reach(stream)
         self._client().upload_fileobj(source, self.bucket, key, Config=self._transfer_config())
         # S3 stores an upload whole or not at all, so what was read is what it holds
-        return ObjectInfo("/".join(_parts(path, allow_empty=False)), source.sent, time.time())
+        return ObjectInfo(shown, source.sent, time.time())
 
     def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         if offset < 0 or (length is not None and length < 0):

@@ -413,16 +413,16 @@ class Archiver:
         """Record the oldest copy in flight (in the order they were started); False when the
         run must end: the connector failed or another run took over."""
         rec, future = entry
-        secrets = self.connectors.secrets_of(info.id)
         try:
             sha = future.result()
         except _FileProblem as problem:
             report.failed.append(rec.id)
+            secrets = self.connectors.secrets_of(info.id)  # unsealed only when needed
             self._file_error(info, rec, scrub(str(problem), secrets))
             return True
         except _ConnectorDown as down:
             state = self._state_after_failure(stores.first)
-            self._down(info, report, state, scrub(str(down), secrets))
+            self._down(info, report, state, scrub(str(down), self.connectors.secrets_of(info.id)))
             return False
         if not self._record(info, rec, sha, job, token, done):
             report.status = "stopped"

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from mm_engine import __version__
-from mm_engine.config import SETTINGS
+from mm_engine.config import SETTINGS, problem
 from mm_engine.db.database import connect
 from mm_engine.db.migrations import STEPS
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
@@ -59,6 +59,7 @@ from mm_engine.storage.crypt import (
 )
 from mm_engine.storage.local import LocalStore
 from mm_engine.storage.progress import counting
+from mm_engine.text import N_, msg, msgn
 
 Progress = Callable[[int, int], None]
 
@@ -76,15 +77,15 @@ _TAR_RECORD = 20 * _TAR_BLOCK
 _COPY = 1 << 20
 # level 1: a 184 MB catalogue packs to 55 MB at 75 MB/s; level 6 to 53 MB at 44 MB/s
 GZIP_LEVEL = 1
-_DAMAGED = "The backup file is damaged or incomplete; use another copy."
+_DAMAGED = msg("The backup file is damaged or incomplete; use another copy.")
 
 
 class BackupError(MMError):
-    title = "Backup cannot be read"
+    title = N_("Backup cannot be read")
 
 
 class WrongPassword(Refused):
-    title = "Wrong backup password"
+    title = N_("Wrong backup password")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Manifest:
                 keys=[str(k) for k in doc["keys"]],
             )
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise BackupError("The backup's manifest is not readable.", _DAMAGED) from None
+            raise BackupError(msg("The backup's manifest is not readable."), _DAMAGED) from None
         return manifest
 
 
@@ -141,24 +142,29 @@ class BackupHeader:
         raw = src.read(BACKUP_HEADER_SIZE)
         if raw[: len(MAGIC)] != MAGIC:
             raise BackupError(
-                f"{name} is not an mm backup (it does not start with MMBACKUP).",
-                "Give the file `mm backup create` wrote.",
+                msg("{name} is not an mm backup (it does not start with MMBACKUP).", name=name),
+                msg("Give the file `mm backup create` wrote."),
             )
         version = raw[len(MAGIC)] if len(raw) > len(MAGIC) else None
         if version != VERSION:
             raise BackupError(
-                f"{name} is an mm backup of format version {version}, which this mm "
-                f"(reading version {VERSION}) does not know.",
-                "Restore it with the mm version that wrote it, or a newer one.",
+                msg(
+                    "{name} is an mm backup of format version {version}, which this mm "
+                    "(reading version {known}) does not know.",
+                    name=name,
+                    version=version,
+                    known=VERSION,
+                ),
+                msg("Restore it with the mm version that wrote it, or a newer one."),
             )
         if len(raw) < BACKUP_HEADER_SIZE:
-            raise BackupError(f"{name} is cut short inside its header.", _DAMAGED)
+            raise BackupError(msg("{name} is cut short inside its header.", name=name), _DAMAGED)
         log2n, r, p = raw[len(MAGIC) + 1 : len(MAGIC) + 4]
         try:
             params = ScryptParams(1 << log2n, r, p)
         except ValueError:
             raise BackupError(
-                f"{name} has an impossible key-derivation header.", _DAMAGED
+                msg("{name} has an impossible key-derivation header.", name=name), _DAMAGED
             ) from None
         return cls(params, raw[len(MAGIC) + 4 :])
 
@@ -188,7 +194,7 @@ def _tar_stream(
             while left:
                 block = fh.read(min(_COPY, left))
                 if not block:
-                    raise MMError(f"{path} shrank while it was being backed up.")
+                    raise MMError(msg("{path} shrank while it was being backed up.", path=path))
                 left -= len(block)
                 on_bytes(len(block))
                 yield block
@@ -224,7 +230,7 @@ def snapshot_database(db_path: Path, dest: Path) -> int:
     consistent moment even while other connections and processes write.
     """
     if not db_path.exists():
-        raise NotFound(f"There is no database at {db_path}: nothing to back up.")
+        raise NotFound(msg("There is no database at {path}: nothing to back up.", path=db_path))
     src = connect(db_path, readonly=True)
     try:
         dst = sqlite3.connect(dest, isolation_level=None)
@@ -239,8 +245,11 @@ def snapshot_database(db_path: Path, dest: Path) -> int:
         src.close()
     if check != "ok":
         raise MMError(
-            f"The database copy fails SQLite's check ({check}); no backup was written.",
-            "Run `sqlite3 mm.db 'PRAGMA integrity_check'` on the data directory.",
+            msg(
+                "The database copy fails SQLite's check ({check}); no backup was written.",
+                check=check,
+            ),
+            msg("Run `sqlite3 mm.db 'PRAGMA integrity_check'` on the data directory."),
         )
     os.chmod(dest, 0o600)
     return schema
@@ -306,11 +315,17 @@ def _staging(root: Path, kind: str) -> Path:
 
 def _check_target(target: Path, force: bool) -> None:
     if target.is_dir():
-        raise Refused(f"{target} is a directory.", "Give a file name such as mm-backup.mmb.")
+        raise Refused(
+            msg("{path} is a directory.", path=target),
+            msg("Give a file name such as mm-backup.mmb."),
+        )
     if not target.parent.is_dir():
-        raise Refused(f"The folder {target.parent} does not exist.")
+        raise Refused(msg("The folder {path} does not exist.", path=target.parent))
     if target.exists() and not force:
-        raise Refused(f"{target} exists.", "Pass --force to replace it, or choose another name.")
+        raise Refused(
+            msg("{path} exists.", path=target),
+            msg("Pass --force to replace it, or choose another name."),
+        )
 
 
 def create_backup(
@@ -322,7 +337,7 @@ def create_backup(
     progress: Progress | None = None,
 ) -> Manifest:
     """Write the backup of ``data_dir`` to ``target`` (mode 0600, complete or not at all)."""
-    check_new_password(password, "The backup password")
+    check_new_password(password, N_("The backup password"))
     target = Path(target)
     _check_target(target, force)
     stage = _staging(data_dir.root, "backup")
@@ -384,8 +399,8 @@ def check_restore_target(root: Path, force: bool) -> list[str]:
     lock = root / "engine.lock"
     if lock.exists() and EngineLock(lock).is_held_elsewhere():
         raise Refused(
-            f"An mm engine is running on {root}.",
-            "Stop it first (e.g. `systemctl stop mm`) and close any console on it.",
+            msg("An mm engine is running on {path}.", path=root),
+            msg("Stop it first (e.g. `systemctl stop mm`) and close any console on it."),
         )
     return present
 
@@ -394,15 +409,35 @@ def _refuse_in_use(root: Path, force: bool) -> list[str]:
     present = installation_files(root)
     if present and not force:
         keys = sum(1 for n in present if n.startswith(f"{KEYS}/"))
-        what = ", ".join(
-            ([DATABASE] if any(n.startswith(DATABASE) for n in present) else [])
-            + ([f"{keys} key file(s)"] if keys else [])
-        )
+        has_db = any(n.startswith(DATABASE) for n in present)
+        if has_db and keys:
+            in_use = msgn(
+                "The data directory {root} is in use (it holds {db}, {count} key file(s)); "
+                "a restore would replace it.",
+                keys,
+                root=root,
+                db=DATABASE,
+            )
+        elif keys:
+            in_use = msgn(
+                "The data directory {root} is in use (it holds {count} key file(s)); "
+                "a restore would replace it.",
+                keys,
+                root=root,
+            )
+        else:
+            in_use = msg(
+                "The data directory {root} is in use (it holds {db}); a restore would replace it.",
+                root=root,
+                db=DATABASE,
+            )
         raise Refused(
-            f"The data directory {root} is in use (it holds {what}); a restore would replace it.",
-            "Restore into an empty data directory (--home DIR), or pass --force: the current "
-            "database and keys are then moved aside (mm.db.before-restore-<time>), "
-            "never deleted.",
+            in_use,
+            msg(
+                "Restore into an empty data directory (--home DIR), or pass --force: the current "
+                "database and keys are then moved aside (mm.db.before-restore-<time>), "
+                "never deleted."
+            ),
         )
     return present
 
@@ -437,22 +472,24 @@ def _open_backup(source: Path, password: str) -> tuple[BinaryIO, ArchiveKey, Hea
     try:
         fh: BinaryIO = open(source, "rb")  # noqa: SIM115 - returned to the caller
     except FileNotFoundError:
-        raise NotFound(f"{source} does not exist.") from None
+        raise NotFound(msg("{path} does not exist.", path=source)) from None
     except OSError as exc:
-        raise MMError(f"{source} cannot be read: {exc.strerror}.") from None
+        raise MMError(
+            msg("{path} cannot be read: {error}.", path=source, error=exc.strerror)
+        ) from None
     try:
         header = BackupHeader.read(fh, str(source))
         try:
             inner = Header.parse(fh.read(HEADER_SIZE))
         except CryptError:
             raise BackupError(
-                f"{source} is cut short or damaged after its header.", _DAMAGED
+                msg("{path} is cut short or damaged after its header.", path=source), _DAMAGED
             ) from None
         key = derive_key(password, header)
         if key.key_id != inner.key_id:
             raise WrongPassword(
-                f"The password does not open {source}.",
-                "Nothing was changed. Try again with the password given when it was created.",
+                msg("The password does not open {path}.", path=source),
+                msg("Nothing was changed. Try again with the password given when it was created."),
             )
     except BaseException:
         fh.close()
@@ -463,13 +500,15 @@ def _open_backup(source: Path, password: str) -> tuple[BinaryIO, ArchiveKey, Hea
 def _member_target(member: tarfile.TarInfo, stage: Path, seen: set[str]) -> Path:
     name = member.name
     if not member.isreg() or name in seen:
-        raise BackupError(f"The backup holds an unexpected entry {name!r}.", _DAMAGED)
+        raise BackupError(
+            msg("The backup holds an unexpected entry {name!r}.", name=name), _DAMAGED
+        )
     if name == DATABASE:
         return stage / DATABASE
     folder, _, base = name.partition("/")
     if folder == KEYS and _KEY_NAME.match(base):
         return stage / KEYS / base
-    raise BackupError(f"The backup holds an unexpected entry {name!r}.", _DAMAGED)
+    raise BackupError(msg("The backup holds an unexpected entry {name!r}.", name=name), _DAMAGED)
 
 
 def _extract(
@@ -493,7 +532,9 @@ def _extract(
             for member in tar:
                 if manifest is None:
                     if member.name != MANIFEST or not member.isreg():
-                        raise BackupError("The backup does not start with its manifest.", _DAMAGED)
+                        raise BackupError(
+                            msg("The backup does not start with its manifest."), _DAMAGED
+                        )
                     data = tar.extractfile(member)
                     assert data is not None
                     manifest = Manifest.from_bytes(data.read())
@@ -511,23 +552,35 @@ def _extract(
             while reader.read(_COPY):  # the rest, so the final chunk is authenticated too
                 pass
     except CryptError as exc:
-        raise BackupError(f"The backup cannot be decrypted: {exc.message}", _DAMAGED) from None
+        raise BackupError(
+            msg("The backup cannot be decrypted: {error}", error=exc.message), _DAMAGED
+        ) from None
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        raise BackupError(f"The backup's contents are not readable ({exc}).", _DAMAGED) from None
+        raise BackupError(
+            msg("The backup's contents are not readable ({error}).", error=exc), _DAMAGED
+        ) from None
     if manifest is None or DATABASE not in seen:
-        raise BackupError("The backup holds no database.", _DAMAGED)
+        raise BackupError(msg("The backup holds no database."), _DAMAGED)
     missing = [k for k in manifest.keys if f"{KEYS}/{k}" not in seen]
     if missing:
-        raise BackupError(f"The backup lacks key file(s) {', '.join(missing)}.", _DAMAGED)
+        raise BackupError(
+            msgn("The backup lacks key file(s) {names}.", len(missing), names=", ".join(missing)),
+            _DAMAGED,
+        )
     return manifest
 
 
 def _check_manifest(manifest: Manifest) -> None:
     if manifest.schema_version > len(STEPS):
         raise Refused(
-            f"The backup's database has schema {manifest.schema_version}, newer than this mm "
-            f"({len(STEPS)}); it was made by mm {manifest.mm_version}.",
-            "Install that mm version or a newer one, then restore. Nothing was changed.",
+            msg(
+                "The backup's database has schema {schema}, newer than this mm ({known}); it "
+                "was made by mm {version}.",
+                schema=manifest.schema_version,
+                known=len(STEPS),
+                version=manifest.mm_version,
+            ),
+            msg("Install that mm version or a newer one, then restore. Nothing was changed."),
         )
 
 
@@ -537,11 +590,15 @@ def _check_database(path: Path, manifest: Manifest) -> None:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"The backup's database is not readable ({exc}).", _DAMAGED) from None
+        raise BackupError(
+            msg("The backup's database is not readable ({error}).", error=exc), _DAMAGED
+        ) from None
     finally:
         conn.close()
     if check != "ok" or schema != manifest.schema_version:
-        raise BackupError(f"The backup's database fails SQLite's check ({check}).", _DAMAGED)
+        raise BackupError(
+            msg("The backup's database fails SQLite's check ({check}).", check=check), _DAMAGED
+        )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -616,12 +673,14 @@ def restore_backup(
     data_dir = DataDir.resolve(root)
     source = Path(source)
     if not password:
-        raise InvalidInput("No backup password given.")
+        raise InvalidInput(msg("No backup password given."))
     if call_storage_path is not None:
         try:
             call_storage_path = str(SETTINGS["call_storage_path"].parse(call_storage_path))
         except ValueError as exc:
-            raise InvalidInput(f"--call-storage-path: {exc}.") from None
+            raise InvalidInput(
+                msg("--call-storage-path: {problem}.", problem=problem(exc))
+            ) from None
     check_restore_target(data_dir.root, force)
     fh, key, header = _open_backup(source, password)
     lock: EngineLock | None = None
@@ -719,19 +778,25 @@ def storage_advice(result: RestoreResult) -> str:
         return ""
     path = result.call_storage_path
     if not result.call_storage_exists:
-        head = (
-            f"The call storage path {path} from the backup does not exist on this machine, so "
-            f"its {result.recordings} recording(s) can be searched but not played or verified."
+        return msgn(
+            "The call storage path {path} from the backup does not exist on this machine, so "
+            "its {count} recording(s) can be searched but not played or verified. Mount the "
+            "disk holding the recordings at {path}; or, if the recording tree is elsewhere on "
+            "this machine, restore again with `--force --call-storage-path DIR` "
+            "(`mm config set call_storage_path` is refused while recordings are catalogued, "
+            "and `mm storage move` needs the old tree readable). Then check with "
+            "`mm recordings verify --all`.",
+            result.recordings,
+            path=path,
         )
-    else:
-        head = (
-            f"{result.files_missing} of {result.recordings} recording file(s) are missing "
-            f"from {path}; those can be searched but not played or verified."
-        )
-    return (
-        f"{head} Mount the disk holding the recordings at {path}; or, if the recording tree "
-        "is elsewhere on this machine, restore again with `--force --call-storage-path DIR` "
-        "(`mm config set call_storage_path` is refused while recordings are catalogued, and "
-        "`mm storage move` needs the old tree readable). Then check with "
-        "`mm recordings verify --all`."
+    return msg(
+        "{missing} of {recordings} recording file(s) are missing from {path}; those can be "
+        "searched but not played or verified. Mount the disk holding the recordings at "
+        "{path}; or, if the recording tree is elsewhere on this machine, restore again with "
+        "`--force --call-storage-path DIR` (`mm config set call_storage_path` is refused while "
+        "recordings are catalogued, and `mm storage move` needs the old tree readable). Then "
+        "check with `mm recordings verify --all`.",
+        missing=result.files_missing,
+        recordings=result.recordings,
+        path=path,
     )

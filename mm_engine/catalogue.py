@@ -31,6 +31,7 @@ from mm_engine.search import (
 from mm_engine.signing import Signer, sha256_file
 from mm_engine.storage.base import Store
 from mm_engine.storage.crypt import ChunkAuthFailed, TrailingData, Truncated
+from mm_engine.text import msg, msgn
 
 __all__ = [
     "Catalogue",
@@ -181,7 +182,9 @@ def _sha256_stream(fh: BinaryIO) -> str:
 
 def _describe_ids(ids: list[int], limit: int = 20) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    if len(ids) > limit:
+        return msg("{ids} and {more} more", ids=shown, more=len(ids) - limit)
+    return shown
 
 
 class Catalogue:
@@ -229,7 +232,9 @@ class Catalogue:
                 f"SELECT {COLUMNS} FROM recordings r WHERE r.id = ?", (id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"Recording {id} does not exist.", "Search to find its id.")
+            raise NotFound(
+                msg("Recording {id} does not exist.", id=id), msg("Search to find its id.")
+            )
         return recording_from_row(row)
 
     def in_scope(self, ids: Iterable[int], scope: Scope) -> set[int]:
@@ -258,7 +263,7 @@ class Catalogue:
             rows = self._rows(conn, wanted)
         missing = [i for i in wanted if i not in rows]
         if missing:
-            raise NotFound(f"No recording with id {_describe_ids(missing)}.")
+            raise NotFound(msg("No recording with id {ids}.", ids=_describe_ids(missing)))
         return [recording_from_row(rows[i]) for i in wanted]
 
     def iter_oldest(
@@ -322,7 +327,7 @@ class Catalogue:
                 found = self._rows(conn, wanted)
             missing = [i for i in wanted if i not in found]
             if missing:
-                raise NotFound(f"No recording with id {_describe_ids(missing)}.")
+                raise NotFound(msg("No recording with id {ids}.", ids=_describe_ids(missing)))
             total = len(wanted)
             batches = iter([[found[i] for i in wanted]])
         done = 0
@@ -333,7 +338,10 @@ class Catalogue:
                     verdict = self._verify_row(store, row)
                 except DiscNeeded as exc:  # only on a disc that is not in the drive
                     yield VerifyResult(
-                        row["id"], row["call_id"], Verification.CANNOT_VERIFY, str(exc)
+                        row["id"],
+                        row["call_id"],
+                        Verification.CANNOT_VERIFY,
+                        exc.message if not exc.hint else str(exc),
                     )
                 else:
                     yield VerifyResult(row["id"], row["call_id"], verdict)
@@ -426,20 +434,37 @@ class Catalogue:
             except NotFound:
                 pass
         if unreadable is not None:
-            detail = str(unreadable) if isinstance(unreadable, MMError) else ""
+            detail: object = type(unreadable).__name__
+            if isinstance(unreadable, MMError) and str(unreadable):
+                detail = unreadable
             raise MMError(
-                f"Recording {rec.id} cannot be read from the call storage "
-                f"({detail or type(unreadable).__name__}) and it has no archive copy.",
-                "Check the call storage with `mm storage status`.",
+                msg(
+                    "Recording {id} cannot be read from the call storage ({detail}) and it has "
+                    "no archive copy.",
+                    id=rec.id,
+                    detail=detail,
+                ),
+                msg("Check the call storage with `mm storage status`."),
             ) from None
-        where = (
-            f"{migrated}, migrated from Contact Recorder"
-            if migrated is not None
-            else f"{rec.path} in the call storage"
-        )
+        hint = msg("Run `mm recordings verify` to see which files are affected.")
+        if migrated is not None:
+            raise NotFound(
+                msg(
+                    "The file of recording {id} ({path}, migrated from Contact Recorder) is "
+                    "missing and it has no archive copy.",
+                    id=rec.id,
+                    path=migrated,
+                ),
+                hint,
+            )
         raise NotFound(
-            f"The file of recording {rec.id} ({where}) is missing and it has no archive copy.",
-            "Run `mm recordings verify` to see which files are affected.",
+            msg(
+                "The file of recording {id} ({path} in the call storage) is missing and it has "
+                "no archive copy.",
+                id=rec.id,
+                path=rec.path,
+            ),
+            hint,
         )
 
     def migrated_file(self, rec_id: int, path: str) -> Path | None:
@@ -492,8 +517,8 @@ class Catalogue:
         missing = [i for i in wanted if i not in found]
         if missing:
             raise Refused(
-                f"Cannot delete: no recording with id {_describe_ids(missing)}.",
-                "Nothing was deleted.",
+                msg("Cannot delete: no recording with id {ids}.", ids=_describe_ids(missing)),
+                msg("Nothing was deleted."),
             )
         self._refuse_remote_only([found[i] for i in wanted])
         store = self.store()
@@ -505,10 +530,13 @@ class Catalogue:
                     store.remove(found[rec_id]["path"])
                 except Exception as exc:  # only an OSError's text: a backend's may quote a secret
                     raise MMError(
-                        f"Could not remove the file of recording {rec_id} "
-                        f"({found[rec_id]['path']}): "
-                        f"{exc if isinstance(exc, OSError) else type(exc).__name__}",
-                        f"Deleted {len(deleted)} recording(s) before this one.",
+                        msg(
+                            "Could not remove the file of recording {id} ({path}): {error}",
+                            id=rec_id,
+                            path=found[rec_id]["path"],
+                            error=exc if isinstance(exc, OSError) else type(exc).__name__,
+                        ),
+                        msgn("Deleted {count} recording(s) before this one.", len(deleted)),
                     ) from exc
             self.db.write(functools.partial(_delete_rows, ids=chunk))
             deleted.extend(chunk)
@@ -520,8 +548,11 @@ class Catalogue:
         remote = [int(r["id"]) for r in rows if not r["local_present"]]
         if remote:
             raise Refused(
-                f"Cannot delete recording {_describe_ids(remote)}: held only on a remote "
-                "archive (the local file was removed by retention or for disk space), and such "
-                "recordings are kept as the archive's record. Nothing was deleted.",
-                "Leave these ids out to delete the others.",
+                msg(
+                    "Cannot delete recording {ids}: held only on a remote archive (the local "
+                    "file was removed by retention or for disk space), and such recordings are "
+                    "kept as the archive's record. Nothing was deleted.",
+                    ids=_describe_ids(remote),
+                ),
+                msg("Leave these ids out to delete the others."),
             )

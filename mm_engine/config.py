@@ -20,8 +20,16 @@ from mm_engine.db import Database
 from mm_engine.errors import InvalidSetting
 from mm_engine.paths import DataDir
 from mm_engine.secrets import SecretBox, SecretError, is_sealed
+from mm_engine.text import N_, Msg, msg
 
 EMAIL = re.compile(r"^[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+$")
+
+
+def problem(exc: ValueError) -> str:
+    """What a parser's ValueError says: its msg() sentence when it has one, so a front end can
+    translate it, else the English text."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, Msg) else str(exc)
 
 
 def _text(value: str) -> str:
@@ -31,10 +39,10 @@ def _text(value: str) -> str:
 def _path(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("a path is required")
+        raise ValueError(msg("a path is required"))
     path = Path(value).expanduser()
     if not path.is_absolute():
-        raise ValueError(f"'{value}' is not an absolute path")
+        raise ValueError(msg("'{value}' is not an absolute path", value=value))
     return str(path)
 
 
@@ -42,7 +50,9 @@ def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         value = value.strip().lower()
         if value not in choices:
-            raise ValueError(f"'{value}' is not one of {', '.join(choices)}")
+            raise ValueError(
+                msg("'{value}' is not one of {choices}", value=value, choices=", ".join(choices))
+            )
         return value
 
     return parse
@@ -53,10 +63,15 @@ def _int_range(low: int, high: int | None = None) -> Callable[[str], int]:
         try:
             number = int(value.strip())
         except ValueError:
-            raise ValueError(f"'{value}' is not a whole number") from None
-        if number < low or (high is not None and number > high):
-            span = f"{low}..{high}" if high is not None else f"at least {low}"
-            raise ValueError(f"{number} is out of range ({span})")
+            raise ValueError(msg("'{value}' is not a whole number", value=value)) from None
+        if high is not None and not low <= number <= high:
+            raise ValueError(
+                msg("{number} is out of range ({low}..{high})", number=number, low=low, high=high)
+            )
+        if number < low:
+            raise ValueError(
+                msg("{number} is out of range (at least {low})", number=number, low=low)
+            )
         return number
 
     return parse
@@ -67,9 +82,9 @@ def _float_min(low: float) -> Callable[[str], float]:
         try:
             number = float(value.strip())
         except ValueError:
-            raise ValueError(f"'{value}' is not a number") from None
+            raise ValueError(msg("'{value}' is not a number", value=value)) from None
         if number < low:
-            raise ValueError(f"{number} is below the minimum {low}")
+            raise ValueError(msg("{number} is below the minimum {low}", number=number, low=low))
         return number
 
     return parse
@@ -81,13 +96,13 @@ def _bool(value: str) -> bool:
         return True
     if v in ("no", "false", "off", "0", ""):
         return False
-    raise ValueError(f"'{value}' is not yes or no")
+    raise ValueError(msg("'{value}' is not yes or no", value=value))
 
 
 def _email_or_empty(value: str) -> str:
     value = value.strip()
     if value and not EMAIL.match(value):
-        raise ValueError(f"'{value}' is not an e-mail address")
+        raise ValueError(msg("'{value}' is not an e-mail address", value=value))
     return value
 
 
@@ -96,8 +111,10 @@ def _email_list(value: str) -> str:
     bad = [p for p in parts if not EMAIL.match(p)]
     if bad:
         raise ValueError(
-            f"{', '.join(repr(b) for b in bad)} is not an e-mail address "
-            "(separate several addresses with ';')"
+            msg(
+                "{addresses} is not an e-mail address (separate several addresses with ';')",
+                addresses=", ".join(repr(b) for b in bad),
+            )
         )
     return ";".join(parts)
 
@@ -114,7 +131,7 @@ def _storage_type(value: str) -> str:
     (mm_engine/primary_storage.py), inside the same write."""
     value = value.strip()
     if not value:
-        raise ValueError("give local, or the name of an S3, GCS or Azure connector")
+        raise ValueError(msg("give local, or the name of an S3, GCS or Azure connector"))
     return "local" if value.lower() == "local" else value
 
 
@@ -133,20 +150,32 @@ def key_bindings(value: str) -> dict[str, tuple[str, ...]]:
         binding_id, equals, keys_text = (part.strip() for part in entry.partition("="))
         if not equals or not BINDING_ID.match(binding_id):
             raise ValueError(
-                f"'{entry}' is not binding.id=key[,key] "
-                "(e.g. recordings.delete=ctrl+d; separate several with ';')"
+                msg(
+                    "'{entry}' is not binding.id=key[,key] "
+                    "(e.g. recordings.delete=ctrl+d; separate several with ';')",
+                    entry=entry,
+                )
             )
         if binding_id in bindings:
-            raise ValueError(f"{binding_id} is given twice; give it once, with all its keys")
+            raise ValueError(
+                msg(
+                    "{binding_id} is given twice; give it once, with all its keys",
+                    binding_id=binding_id,
+                )
+            )
         keys = tuple(k.strip() for k in keys_text.split(","))
         for key in keys:
             *modifiers, name = key.split("+") if key != "+" else [key]
             odd = [m for m in modifiers if m not in MODIFIERS]
             if not key or odd or not KEY_NAME.match(name):
                 raise ValueError(
-                    f"'{key}' (for {binding_id}) is not a key: write a key such as ctrl+d, f2, "
-                    "slash or x (modifiers ctrl+, shift+, alt+; the characters , ; = + are "
-                    "written comma, semicolon, equals_sign, plus)"
+                    msg(
+                        "'{key}' (for {binding_id}) is not a key: write a key such as ctrl+d, "
+                        "f2, slash or x (modifiers ctrl+, shift+, alt+; the characters , ; = + "
+                        "are written comma, semicolon, equals_sign, plus)",
+                        key=key,
+                        binding_id=binding_id,
+                    )
                 )
         bindings[binding_id] = keys
     return bindings
@@ -172,81 +201,87 @@ def _const(value: str) -> Callable[[DataDir], str]:
 SETTINGS: dict[str, Setting] = {
     s.key: s
     for s in [
-        Setting("profile", "Unique name of this configuration", _text, _const("")),
+        Setting("profile", N_("Unique name of this configuration"), _text, _const("")),
         Setting(
             "log_level",
-            "Log level: info, debug or error",
+            N_("Log level: info, debug or error"),
             _choice("info", "debug", "error"),
             _const("info"),
         ),
         Setting(
             "handover_folder",
-            "Where the voicemail server drops finished recordings",
+            N_("Where the voicemail server drops finished recordings"),
             _path,
             lambda d: str(d.default_handover),
         ),
         Setting(
-            "retention_days", "Days to keep calls (0 = never delete)", _int_range(0), _const("180")
+            "retention_days",
+            N_("Days to keep calls (0 = never delete)"),
+            _int_range(0),
+            _const("180"),
         ),
         Setting(
             "audit_retention_days",
-            "Days to keep the audit trail (1..365)",
+            N_("Days to keep the audit trail (1..365)"),
             _int_range(1, 365),
             _const("180"),
         ),
         Setting(
             "active_connector",
-            "The connector used for archiving (empty = none)",
+            N_("The connector used for archiving (empty = none)"),
             _connector_name,
             _const(""),
         ),
         Setting(
             "call_storage_path",
-            "Where recordings are stored (an additional disk)",
+            N_("Where recordings are stored (an additional disk)"),
             _path,
             lambda d: str(d.default_call_storage),
         ),
         Setting(
             "call_storage_type",
-            "local (the call storage path), or the name of an S3, GCS or Azure connector",
+            N_("local (the call storage path), or the name of an S3, GCS or Azure connector"),
             _storage_type,
             _const("local"),
         ),
-        Setting("send_email", "Send alarms and events by e-mail (yes/no)", _bool, _const("no")),
-        Setting("smtp_server", "SMTP server host name", _text, _const("")),
-        Setting("smtp_port", "SMTP server port", _int_range(1, 65535), _const("25")),
-        Setting("smtp_secure", "Use TLS to the SMTP server (yes/no)", _bool, _const("no")),
-        Setting("smtp_user", "SMTP user name (empty = no login)", _text, _const("")),
-        Setting("smtp_password", "SMTP password", lambda v: v, _const(""), secret=True),
-        Setting("smtp_from", "Sender address of alarm e-mails", _email_or_empty, _const("")),
-        Setting("smtp_to", "Recipients, separated by ';'", _email_list, _const("")),
+        Setting("send_email", N_("Send alarms and events by e-mail (yes/no)"), _bool, _const("no")),
+        Setting("smtp_server", N_("SMTP server host name"), _text, _const("")),
+        Setting("smtp_port", N_("SMTP server port"), _int_range(1, 65535), _const("25")),
+        Setting("smtp_secure", N_("Use TLS to the SMTP server (yes/no)"), _bool, _const("no")),
+        Setting("smtp_user", N_("SMTP user name (empty = no login)"), _text, _const("")),
+        Setting("smtp_password", N_("SMTP password"), lambda v: v, _const(""), secret=True),
+        Setting("smtp_from", N_("Sender address of alarm e-mails"), _email_or_empty, _const("")),
+        Setting("smtp_to", N_("Recipients, separated by ';'"), _email_list, _const("")),
         Setting(
             "ingest_settle_seconds",
-            "A handover file is taken once size and time are unchanged this long",
+            N_("A handover file is taken once size and time are unchanged this long"),
             _float_min(0.0),
             _const("2"),
         ),
         Setting(
             "ingest_rescan_seconds",
-            "Full rescan of the handover folder (file events can be lost)",
+            N_("Full rescan of the handover folder (file events can be lost)"),
             _float_min(0.5),
             _const("30"),
         ),
         Setting(
             "archive_interval_minutes",
-            "Archive new recordings to the active connector every this many minutes",
+            N_("Archive new recordings to the active connector every this many minutes"),
             _int_range(1, 1440),
             _const("5"),
         ),
         Setting(
             "disk_min_free_gb",
-            "Prune the oldest recordings before free space on the call storage falls below",
+            N_("Prune the oldest recordings before free space on the call storage falls below"),
             _float_min(0.0),
             _const("2"),
         ),
         Setting(
             "console_keys",
-            "Console keys to change: binding.id=key[,key] separated by ';' (ids: ? in the console)",
+            N_(
+                "Console keys to change: binding.id=key[,key] separated by ';' "
+                "(ids: ? in the console)"
+            ),
             _console_keys,
             _const(""),
         ),
@@ -296,7 +331,10 @@ class Config:
                 return self.secrets.open(raw, context=f"config:{key}")
             except SecretError as exc:
                 raise SecretError(
-                    exc.message, f"{exc.hint} To set it again: `mm config set {key} ...`."
+                    exc.message,
+                    msg(
+                        "{hint} To set it again: `mm config set {key} ...`.", hint=exc.hint, key=key
+                    ),
                 ) from None
         return raw
 
@@ -355,12 +393,14 @@ class Config:
         setting = SETTINGS.get(key)
         if setting is None:
             raise InvalidSetting(
-                key, "there is no such setting", f"Known settings: {', '.join(SETTINGS)}."
+                key,
+                msg("there is no such setting"),
+                msg("Known settings: {keys}.", keys=", ".join(SETTINGS)),
             )
         try:
             value = setting.parse(text)
         except ValueError as exc:
-            raise InvalidSetting(key, str(exc)) from None
+            raise InvalidSetting(key, problem(exc)) from None
         stored = "yes" if value is True else "no" if value is False else str(value)
         shown = "********" if setting.secret else stored
         if setting.secret:
@@ -401,7 +441,10 @@ class Config:
             self.alarms.raise_(
                 AlarmType.CONFIGURATION_ERROR,
                 attribute="call_storage_path",
-                reason=f"{path} is on the system disk; put recordings on an additional disk.",
+                reason=msg(
+                    "{path} is on the system disk; put recordings on an additional disk.",
+                    path=path,
+                ),
             )
             return False
         return True

@@ -40,6 +40,7 @@ from mm_engine.storage.crypt_store import CryptStore
 from mm_engine.storage.fields import Field, mask, validate
 from mm_engine.storage.progress import OnBytes, ProgressStore
 from mm_engine.storage.retry import RetryStore
+from mm_engine.text import N_, Msg, msg, msgn
 
 if TYPE_CHECKING:
     from mm_engine.storage.gdrive_auth import DeviceCode
@@ -48,28 +49,78 @@ log = logging.getLogger(__name__)
 
 ACTIVE_KEY = "active_connector"
 NAME = re.compile(r"^\w[\w .@()+-]{0,63}$")
-NAME_RULE = "1-64 letters, digits, spaces or . _ @ ( ) + -, starting with a letter or digit"
+NAME_RULE = N_("1-64 letters, digits, spaces or . _ @ ( ) + -, starting with a letter or digit")
 
 REASONS: dict[Accessibility, str] = {
-    Accessibility.UNREACHABLE: (
+    Accessibility.UNREACHABLE: N_(
         "it cannot be reached; check its address, the network and that the server is running"
     ),
-    Accessibility.DENIED: (
+    Accessibility.DENIED: N_(
         "it refused access; check its user name, password or key, and that they may read, "
         "write, list and delete there"
     ),
-    Accessibility.MISCONFIGURED: (
+    Accessibility.MISCONFIGURED: N_(
         "it is misconfigured; check its settings (bucket, container, share or folder name)"
     ),
 }
 
 
+class _Clause(Msg):
+    """A sentence said inside another one's parentheses: the English loses its full stop, a
+    front end still translates the sentence (the translation keeps its own stop)."""
+
+    def __new__(cls, sentence: Msg) -> _Clause:
+        self = str.__new__(cls, sentence.rstrip("."))
+        vars(self).update(vars(sentence))  # its template, params and count
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Clause, (_remade(self, _own_params(self)),))
+
+
+def _own_params(text: Msg) -> dict[str, Any]:
+    """``text``'s params without the count that :class:`Msg` adds to them itself."""
+    return {k: v for k, v in text.params.items() if not (k == "count" and v == text.n)}
+
+
+def _remade(text: Msg, params: dict[str, Any]) -> Msg:
+    """``text``'s sentence (template and count) with ``params``."""
+    return Msg(text.template, text.n, **params)
+
+
+def _clause(detail: str) -> str:
+    """``detail`` without its closing full stop, to be said in parentheses."""
+    if not detail.endswith("."):
+        return detail
+    return _Clause(detail) if isinstance(detail, Msg) else detail.rstrip(".")
+
+
 def sentence(name: str, state: Accessibility, detail: str = "") -> str:
     """What a test found, for people: "Connector NAS is accessible." or why it is not."""
-    extra = f" ({detail.rstrip('.')})" if detail else ""
     if state is Accessibility.OK:
-        return f"Connector {name} is accessible{extra}."
-    return f"Connector {name} is not accessible: {REASONS[state]}{extra}."
+        if detail:
+            return msg(
+                "Connector {name} is accessible ({detail}).", name=name, detail=_clause(detail)
+            )
+        return msg("Connector {name} is accessible.", name=name)
+    reason = Msg(REASONS[state])
+    if detail:
+        return msg(
+            "Connector {name} is not accessible: {reason} ({detail}).",
+            name=name,
+            reason=reason,
+            detail=_clause(detail),
+        )
+    return msg("Connector {name} is not accessible: {reason}.", name=name, reason=reason)
+
+
+def error_sentence(exc: BaseException) -> str:
+    """What an error says, as a sentence a front end can translate when the engine built it
+    with msg(); the class name when it says nothing."""
+    said: str = exc.message if isinstance(exc, MMError) and not exc.hint else str(exc)
+    if len(exc.args) == 1 and isinstance(exc.args[0], Msg) and not isinstance(exc, MMError):
+        said = exc.args[0]
+    return said or type(exc).__name__
 
 
 def _now() -> str:
@@ -179,7 +230,7 @@ def _kind_fields(kind: str) -> tuple[Field, ...]:
         return registry.fields(kind)
     except ModuleNotFoundError:
         raise InvalidSetting(
-            "type", f"storage type {kind!r} is not available in this installation"
+            "type", msg("storage type {kind!r} is not available in this installation", kind=kind)
         ) from None
 
 
@@ -196,10 +247,23 @@ def available_kinds() -> list[KindInfo]:
 
 
 def scrub(text: str, secrets: Mapping[str, str]) -> str:
-    """``text`` with every secret value masked: backend errors may quote a URL with a token."""
-    for value in secrets.values():
-        if len(value) >= 4:
-            text = text.replace(value, mask(value))
+    """``text`` with every secret value masked: backend errors may quote a URL with a token.
+    A msg() sentence stays one (its values are masked), so a front end can still translate it."""
+    values = [v for v in secrets.values() if len(v) >= 4]
+    if not any(v in text for v in values):
+        return text
+    if isinstance(text, Msg) and not isinstance(text, _Clause):
+        params = {
+            k: scrub(str(v) if isinstance(v, BaseException) else v, secrets)
+            if isinstance(v, str | BaseException) and any(s in str(v) for s in values)
+            else v
+            for k, v in _own_params(text).items()
+        }
+        masked = _remade(text, params)
+        if not any(v in masked for v in values):
+            return masked
+    for value in values:
+        text = text.replace(value, mask(value))
     return text
 
 
@@ -213,7 +277,7 @@ def device_url_for(token_url: str) -> str:
 
 
 class SignInCancelled(MMError):
-    title = "Sign-in cancelled"
+    title = N_("Sign-in cancelled")
 
 
 class DriveSignIn:
@@ -241,7 +305,7 @@ class DriveSignIn:
             self._wake.wait(seconds)
             self._wake.clear()
             if self._cancelled:
-                raise SignInCancelled("The Google sign-in was cancelled; nothing was stored.")
+                raise SignInCancelled(msg("The Google sign-in was cancelled; nothing was stored."))
 
         client_id, client_secret, token_url = self._client
         return poll_device_flow(
@@ -275,7 +339,10 @@ class DiscDrives(Protocol):
 def check_name(name: str) -> str:
     name = name.strip()
     if not NAME.match(name):
-        raise InvalidInput(f"Connector name {name!r} is not valid.", f"Use {NAME_RULE}.")
+        raise InvalidInput(
+            msg("Connector name {name!r} is not valid.", name=name),
+            msg("Use {rule}.", rule=Msg(NAME_RULE)),
+        )
     return name
 
 
@@ -312,8 +379,12 @@ class Connectors:
                 except SecretError as exc:
                     raise SecretError(
                         exc.message,
-                        f"{exc.hint} To set it again: "
-                        f"`mm connectors edit {row['name']!r} --secret {k}`.",
+                        msg(
+                            "{hint} To set it again: `mm connectors edit {name!r} --secret {key}`.",
+                            hint=exc.hint,
+                            name=row["name"],
+                            key=k,
+                        ),
                     ) from None
             out[k] = v
         return out
@@ -345,14 +416,15 @@ class Connectors:
         row = self.db.query_one("SELECT * FROM connectors WHERE name = ?", (name.strip(),))
         if row is None:
             raise NotFound(
-                f"No connector named {name!r}.", "`mm connectors list` shows the connectors."
+                msg("No connector named {name!r}.", name=name),
+                msg("`mm connectors list` shows the connectors."),
             )
         return row
 
     def _row_by_id(self, connector_id: int) -> sqlite3.Row:
         row = self.db.query_one("SELECT * FROM connectors WHERE id = ?", (connector_id,))
         if row is None:
-            raise NotFound(f"No connector with id {connector_id}.")
+            raise NotFound(msg("No connector with id {connector_id}.", connector_id=connector_id))
         return row
 
     def pending_count(self, connector_id: int) -> int:
@@ -411,8 +483,8 @@ class Connectors:
         clean = validate(_kind_fields(kind), settings)
         if self.db.query_one("SELECT 1 FROM connectors WHERE name = ?", (name,)):
             raise Refused(
-                f"A connector named {name!r} exists already.",
-                "Choose another name, or change that one with `mm connectors edit`.",
+                msg("A connector named {name!r} exists already.", name=name),
+                msg("Choose another name, or change that one with `mm connectors edit`."),
             )
         key_id = self.keys.create().key_id_hex if encrypt else None
         now = _now()
@@ -420,8 +492,8 @@ class Connectors:
         def insert(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM connectors WHERE name = ?", (name,)).fetchone():
                 raise Refused(
-                    f"A connector named {name!r} exists already.",
-                    "Choose another name, or change that one with `mm connectors edit`.",
+                    msg("A connector named {name!r} exists already.", name=name),
+                    msg("Choose another name, or change that one with `mm connectors edit`."),
                 )
             cur = conn.execute(
                 "INSERT INTO connectors (name, kind, encrypt, key_id, created_at, updated_at)"
@@ -452,9 +524,12 @@ class Connectors:
         changes = dict(settings or {})
         if encrypt is False and row["encrypt"]:
             raise Refused(
-                f"Encryption cannot be switched off on connector {row['name']!r}: once on, it "
-                "stays on (the copies there are encrypted and need their key).",
-                "To archive without encryption, add a new connector and activate it.",
+                msg(
+                    "Encryption cannot be switched off on connector {name!r}: once on, it "
+                    "stays on (the copies there are encrypted and need their key).",
+                    name=row["name"],
+                ),
+                msg("To archive without encryption, add a new connector and activate it."),
             )
         renamed = check_name(new_name) if new_name is not None else row["name"]
         clean: dict[str, str] | None = None
@@ -479,7 +554,7 @@ class Connectors:
                     "SELECT 1 FROM connectors WHERE name = ? AND id != ?", (renamed, row["id"])
                 ).fetchone()
             ):
-                raise Refused(f"A connector named {renamed!r} exists already.")
+                raise Refused(msg("A connector named {name!r} exists already.", name=renamed))
             sealed = self._seal(row["id"], row["kind"], clean) if clean is not None else None
             conn.execute(
                 "UPDATE connectors SET name = ?, settings = COALESCE(?, settings),"
@@ -507,13 +582,19 @@ class Connectors:
                 "SELECT archived_count FROM connectors WHERE id = ?", (row["id"],)
             ).fetchone()
             if fresh is None:
-                raise NotFound(f"No connector named {name!r}.")
+                raise NotFound(msg("No connector named {name!r}.", name=name))
             if fresh[0]:
                 raise Refused(
-                    f"Connector {row['name']!r} cannot be deleted: it has archived "
-                    f"{fresh[0]} recording(s), and those copies must stay reachable.",
-                    "Activate another connector instead; this one then only serves the "
-                    "copies it holds.",
+                    msgn(
+                        "Connector {name!r} cannot be deleted: it has archived "
+                        "{count} recording(s), and those copies must stay reachable.",
+                        fresh[0],
+                        name=row["name"],
+                    ),
+                    msg(
+                        "Activate another connector instead; this one then only serves the "
+                        "copies it holds."
+                    ),
                 )
             conn.execute(
                 "UPDATE config SET value = '', updated_at = ?"
@@ -541,8 +622,8 @@ class Connectors:
         if new and not conn.execute("SELECT 1 FROM connectors WHERE name = ?", (new,)).fetchone():
             raise InvalidSetting(
                 key,
-                f"no connector named '{new}'",
-                "`mm connectors list` shows the connectors; add one with `mm connectors add`.",
+                msg("no connector named '{name}'", name=new),
+                msg("`mm connectors list` shows the connectors; add one with `mm connectors add`."),
             )
 
     # -- testing ------------------------------------------------------------------------------
@@ -558,7 +639,7 @@ class Connectors:
         except InvalidSetting:
             raise
         except Exception as exc:  # a backend failing to even start is "cannot be reached"
-            detail = str(exc) or type(exc).__name__
+            detail = error_sentence(exc)
             state = Accessibility.UNREACHABLE
         secrets = {k: v for k, v in settings.items() if k in self._secret_fields(kind)}
         return TestResult(name, state, sentence(name, state, scrub(detail, secrets)), _now())
@@ -588,8 +669,11 @@ class Connectors:
             row = self._row(name)
             if row["kind"] != gdrive.KIND:
                 raise Refused(
-                    f"Connector {row['name']!r} is not a Google Drive connector; only those "
-                    "sign in with a Google account."
+                    msg(
+                        "Connector {name!r} is not a Google Drive connector; only those "
+                        "sign in with a Google account.",
+                        name=row["name"],
+                    )
                 )
             values = self._open_settings(row)
         values.update({k: v.strip() for k, v in settings.items() if v and v.strip()})
@@ -597,12 +681,17 @@ class Connectors:
         for key in ("client_id", "client_secret"):
             if not values.get(key):
                 raise InvalidSetting(
-                    key, f"{fields[key].label} is needed to sign in with Google", fields[key].help
+                    key,
+                    msg("{label} is needed to sign in with Google", label=Msg(fields[key].label)),
+                    Msg(fields[key].help),
                 )
         token_url = values.get("token_url") or gdrive_auth.TOKEN_URL
         check = fields["token_url"].check
         if check is not None and (problem := check(token_url)):
-            raise InvalidSetting("token_url", f"{fields['token_url'].label} {problem}")
+            raise InvalidSetting(
+                "token_url",
+                msg("{label} {problem}", label=Msg(fields["token_url"].label), problem=problem),
+            )
         code = gdrive_auth.start_device_flow(
             values["client_id"], device_url=device_url_for(token_url)
         )
@@ -612,9 +701,11 @@ class Connectors:
         """Store a Google Drive connector's new authorization (sealed, as every secret)."""
         row = self._row(name)
         if row["kind"] != "gdrive":
-            raise Refused(f"Connector {row['name']!r} is not a Google Drive connector.")
+            raise Refused(
+                msg("Connector {name!r} is not a Google Drive connector.", name=row["name"])
+            )
         if not refresh_token.strip():
-            raise InvalidSetting("refresh_token", "the authorization is empty")
+            raise InvalidSetting("refresh_token", msg("the authorization is empty"))
         return self.edit(row["name"], {"refresh_token": refresh_token.strip()})
 
     def test(self, name: str) -> TestResult:
@@ -655,7 +746,9 @@ class Connectors:
             store = ProgressStore(store, on_bytes)
         if encrypted:
             if not row["key_id"]:
-                raise MMError(f"Connector {row['name']!r} has no archive key recorded.")
+                raise MMError(
+                    msg("Connector {name!r} has no archive key recorded.", name=row["name"])
+                )
             store = CryptStore(store, self.keys.load(row["key_id"]), self.keys)
         secrets = {k: v for k, v in settings.items() if k in self._secret_fields(row["kind"])}
         return RetryStore(store, sleep=sleep, redact=lambda text: scrub(text, secrets))
@@ -706,7 +799,9 @@ class Connectors:
         """
         copies = self.copies(recording_id)
         if not copies:
-            raise NotFound(f"Recording {recording_id} has no archive copy.")
+            raise NotFound(
+                msg("Recording {recording_id} has no archive copy.", recording_id=recording_id)
+            )
         failures = []
         needed: builtins.list[DiscNeeded] = []
         for copy in copies:
@@ -723,6 +818,10 @@ class Connectors:
         if needed:
             raise needed[0]
         raise MMError(
-            f"No archive copy of recording {recording_id} can be read ({'; '.join(failures)}).",
-            "Check the connector with `mm connectors test NAME`.",
+            msg(
+                "No archive copy of recording {recording_id} can be read ({failures}).",
+                recording_id=recording_id,
+                failures="; ".join(failures),
+            ),
+            msg("Check the connector with `mm connectors test NAME`."),
         )

@@ -48,6 +48,7 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.principal import SYSTEM, Principal
 from mm_engine.session import AUDIT_ACTION, Operation, Session
+from mm_engine.text import N_, Msg, msg
 
 if TYPE_CHECKING:
     from mm_engine.contact_recorder.importer import MigrationProgress
@@ -70,23 +71,27 @@ def _now() -> str:
 class JobCancelled(MMError):
     """Raised between items when someone asked to cancel the job."""
 
-    title = "Job cancelled"
+    title = N_("Job cancelled")
 
     def __init__(self, by: str) -> None:
-        super().__init__(f"Cancelled by {by}.", "Submit the job again to start it anew.")
+        super().__init__(
+            msg("Cancelled by {by}.", by=by), msg("Submit the job again to start it anew.")
+        )
         self.by = by
 
 
 class ServiceStopping(MMError):
     """Raised between items when the service running the job stops."""
 
-    title = "Service stopped"
+    title = N_("Service stopped")
 
     def __init__(self) -> None:
         super().__init__(
-            "The service stopped before the job finished.",
-            "Submit it again once the service runs (a storage migration resumes where it "
-            "stopped; an archive run copies only what is still pending).",
+            msg("The service stopped before the job finished."),
+            msg(
+                "Submit it again once the service runs (a storage migration resumes where it "
+                "stopped; an archive run copies only what is still pending)."
+            ),
         )
 
 
@@ -163,29 +168,46 @@ class JobKind:
         unknown = sorted(set(params) - self.required - self.optional)
         missing = sorted(self.required - set(params))
         if unknown or missing:
-            accepted = ", ".join(sorted(self.required | self.optional)) or "none"
-            what = f"unknown {', '.join(unknown)}" if unknown else f"missing {', '.join(missing)}"
+            title = Msg(self.title)
+            if unknown:
+                what = msg(
+                    "A {title} job cannot take these parameters (unknown {names}).",
+                    title=title,
+                    names=", ".join(unknown),
+                )
+            else:
+                what = msg(
+                    "A {title} job cannot take these parameters (missing {names}).",
+                    title=title,
+                    names=", ".join(missing),
+                )
+            accepted = ", ".join(sorted(self.required | self.optional))
             raise InvalidInput(
-                f"A {self.title} job cannot take these parameters ({what}).",
-                f"Parameters it takes: {accepted}.",
+                what,
+                msg("Parameters it takes: {names}.", names=accepted)
+                if accepted
+                else msg("Parameters it takes: none."),
             )
         try:
             return dict(json.loads(json.dumps(dict(params))))
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"The parameters of a {self.title} job must be plain text, numbers or yes/no.",
-                "Pass each parameter as text.",
+                msg(
+                    "The parameters of a {title} job must be plain text, numbers or yes/no.",
+                    title=Msg(self.title),
+                ),
+                msg("Pass each parameter as text."),
             ) from None
 
 
 KINDS: dict[str, JobKind] = {
     k.name: k
     for k in (
-        JobKind("archive_run", "archive run", Operation.ARCHIVE_RUN, _archive_run),
-        JobKind("verify_all", "verification of all recordings", Operation.VERIFY, _verify_all),
+        JobKind("archive_run", N_("archive run"), Operation.ARCHIVE_RUN, _archive_run),
+        JobKind("verify_all", N_("verification of all recordings"), Operation.VERIFY, _verify_all),
         JobKind(
             "storage_migrate",
-            "call storage migration",
+            N_("call storage migration"),
             Operation.STORAGE_MOVE,
             _storage_migrate,
             frozenset({"to"}),
@@ -193,14 +215,14 @@ KINDS: dict[str, JobKind] = {
         ),
         JobKind(
             "catalogue_rebuild",
-            "catalogue rebuild",
+            N_("catalogue rebuild"),
             Operation.CATALOGUE_REBUILD,
             _catalogue_rebuild,
             optional=frozenset({"source", "path", "merge"}),
         ),
         JobKind(
             "contact_recorder_migration",
-            "Contact Recorder migration",
+            N_("Contact Recorder migration"),
             Operation.MIGRATE,
             _contact_recorder_migration,
             frozenset({"source"}),
@@ -215,7 +237,8 @@ def job_kind(kind: str) -> JobKind:
         return KINDS[kind]
     except KeyError:
         raise InvalidInput(
-            f"There is no job kind {kind!r}.", f"Use one of {', '.join(KINDS)}."
+            msg("There is no job kind {kind!r}.", kind=kind),
+            msg("Use one of {kinds}.", kinds=", ".join(KINDS)),
         ) from None
 
 
@@ -305,7 +328,10 @@ class JobQueue:
             f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND kind IN ({_kinds_sql()})", (job_id,)
         )
         if row is None:
-            raise NotFound(f"There is no job {job_id}.", "`mm jobs list` shows the jobs.")
+            raise NotFound(
+                msg("There is no job {job_id}.", job_id=job_id),
+                msg("`mm jobs list` shows the jobs."),
+            )
         return _state(row)
 
     def list(self, limit: int = 50) -> list[JobState]:
@@ -325,9 +351,12 @@ class JobQueue:
                 (job_id,),
             ).fetchone()
             if row is None:
-                raise NotFound(f"There is no job {job_id}.", "`mm jobs list` shows the jobs.")
+                raise NotFound(
+                    msg("There is no job {job_id}.", job_id=job_id),
+                    msg("`mm jobs list` shows the jobs."),
+                )
             if row["status"] == QUEUED:
-                outcome = {"error": f"Cancelled by {by} before it started.", "hint": ""}
+                outcome = {"error": msg("Cancelled by {by} before it started.", by=by), "hint": ""}
                 conn.execute(
                     "UPDATE jobs SET status = 'cancelled', result = ?, updated_at = ?,"
                     " params = json_set(params, '$.cancel', ?) WHERE id = ?",
@@ -406,10 +435,17 @@ class JobQueue:
             ).fetchall()
             for row in rows:
                 outcome = {
-                    "error": f"The service (process {row['owner_pid']}) stopped while running "
-                    f"this job, after {row['progress']:,} of {row['total']:,}.",
-                    "hint": "Submit it again (a storage migration resumes where it stopped; an "
-                    "archive run copies only what is still pending).",
+                    "error": msg(
+                        "The service (process {pid}) stopped while running this job, after "
+                        "{done:,} of {total:,}.",
+                        pid=row["owner_pid"],
+                        done=row["progress"],
+                        total=row["total"],
+                    ),
+                    "hint": msg(
+                        "Submit it again (a storage migration resumes where it stopped; an "
+                        "archive run copies only what is still pending)."
+                    ),
                 }
                 conn.execute(
                     "UPDATE jobs SET status = 'failed', result = ?, updated_at = ? WHERE id = ?",
@@ -454,8 +490,8 @@ def principal_named(engine: Engine, name: str, system: bool) -> Principal:
         return engine.users.get(SYSTEM, name).principal()
     except NotFound:
         raise Refused(
-            f"The job was submitted by {name}, whose account no longer exists.",
-            "Submit it again as another user.",
+            msg("The job was submitted by {name}, whose account no longer exists.", name=name),
+            msg("Submit it again as another user."),
         ) from None
 
 
@@ -543,9 +579,11 @@ class JobRunner:
             log.exception("job %d (%s) failed", state.id, state.kind)
             status = FAILED
             outcome = {
-                "error": f"{type(exc).__name__}: {exc}",
-                "hint": "The log says more (journalctl -u mm, or console.log in the data "
-                "directory when a console ran the engine).",
+                "error": msg("{kind}: {error}", kind=type(exc).__name__, error=exc),
+                "hint": msg(
+                    "The log says more (journalctl -u mm, or console.log in the data "
+                    "directory when a console ran the engine)."
+                ),
             }
         else:
             status = DONE

@@ -34,6 +34,7 @@ from mm_engine.alarms import Alarm, Alarms, AlarmType
 from mm_engine.config import Config
 from mm_engine.db import Database
 from mm_engine.errors import MMError, Refused
+from mm_engine.text import N_, Msg, msg
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class Delivery:
     refused: dict[str, str]
 
 
+# the steps a SendError names besides the SMTP ones: settings missing, a mail not even built
+CONFIG_STEP, MESSAGE_STEP, RCPT_STEP = "config", "message", "rcpt"
+
+
 class SendError(MMError):
     """One failed delivery: at which SMTP step, whether retrying can help, and what to check."""
 
@@ -111,41 +116,45 @@ def tls_context() -> ssl.SSLContext:
 def build_message(
     settings: SmtpSettings, recipients: Sequence[str], subject: str, body: str
 ) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(recipients)
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = email.utils.make_msgid(domain=_domain(settings.sender))
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alarms
-    msg.set_content(body, charset="utf-8", cte="quoted-printable")
-    return msg
+    mail = EmailMessage()
+    mail["From"] = settings.sender
+    mail["To"] = ", ".join(recipients)
+    mail["Subject"] = subject
+    mail["Date"] = email.utils.formatdate(localtime=True)
+    mail["Message-ID"] = email.utils.make_msgid(domain=_domain(settings.sender))
+    mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alarms
+    mail.set_content(body, charset="utf-8", cte="quoted-printable")
+    return mail
 
 
 def _domain(address: str) -> str:
     return address.rpartition("@")[2] or socket.gethostname()
 
 
-_HINTS = {
-    "connect": "Check smtp_server/smtp_port: is the server running and reachable from this host?",
-    "hello": "Check smtp_server/smtp_port: the server did not answer as an SMTP server.",
-    "starttls": (
-        "Check smtp_secure: the server must offer STARTTLS and show a certificate this host "
-        f"trusts (${CAFILE_ENV} can name an extra CA file)."
+_HINTS: dict[str, Msg] = {
+    "connect": msg(
+        "Check smtp_server/smtp_port: is the server running and reachable from this host?"
     ),
-    "login": "Check smtp_user/smtp_password.",
-    "mail": "Check smtp_from: the server refused it as the sender.",
-    "rcpt": "Check smtp_to: the server refused the recipients.",
-    "data": "The server refused the message itself; its log says why.",
+    "hello": msg("Check smtp_server/smtp_port: the server did not answer as an SMTP server."),
+    "starttls": msg(
+        "Check smtp_secure: the server must offer STARTTLS and show a certificate this host "
+        "trusts (${env} can name an extra CA file).",
+        env=CAFILE_ENV,
+    ),
+    "login": msg("Check smtp_user/smtp_password."),
+    "mail": msg("Check smtp_from: the server refused it as the sender."),
+    "rcpt": msg("Check smtp_to: the server refused the recipients."),
+    "data": msg("The server refused the message itself; its log says why."),
 }
+# what failed at each step, with the server's answer as {detail}
 _WHAT = {
-    "connect": "Cannot connect to the SMTP server",
-    "hello": "The SMTP server did not greet properly",
-    "starttls": "TLS (STARTTLS) with the SMTP server failed",
-    "login": "The SMTP server refused the login",
-    "mail": "The SMTP server refused the sender",
-    "rcpt": "The SMTP server refused every recipient",
-    "data": "The SMTP server refused the message",
+    "connect": N_("Cannot connect to the SMTP server ({detail})."),
+    "hello": N_("The SMTP server did not greet properly ({detail})."),
+    "starttls": N_("TLS (STARTTLS) with the SMTP server failed ({detail})."),
+    "login": N_("The SMTP server refused the login ({detail})."),
+    "mail": N_("The SMTP server refused the sender ({detail})."),
+    "rcpt": N_("The SMTP server refused every recipient ({detail})."),
+    "data": N_("The SMTP server refused the message ({detail})."),
 }
 
 
@@ -155,7 +164,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return _reply(exc.smtp_code, exc.smtp_error)
     if isinstance(exc, TimeoutError) or "timed out" in str(exc):
-        return "no answer (timed out)"
+        return msg("no answer (timed out)")
     return str(exc) or type(exc).__name__
 
 
@@ -182,13 +191,13 @@ def _classify(stage: str, exc: BaseException, password: str) -> SendError:
     detail = _describe(exc)
     hint = _HINTS[stage]
     if stage == "login" and not isinstance(exc, smtplib.SMTPResponseException | OSError):
-        hint = (
+        hint = msg(
             "The server offers no login here: leave smtp_user empty, or set smtp_secure yes "
             "if it offers login only over TLS."
         )
-    message = f"{_WHAT[stage]} ({detail})."
-    if password:
-        message = message.replace(password, MASK)
+    if password and password in detail:
+        detail = detail.replace(password, MASK)
+    message = Msg(_WHAT[stage], detail=detail)
     return SendError(stage, message, hint, permanent=_permanent(stage, exc))
 
 
@@ -292,10 +301,12 @@ class Mail:
         settings = self.settings()
         missing = settings.missing()
         if missing:
-            verb = "is" if len(missing) == 1 else "are"
+            names = ", ".join(missing)
             raise Refused(
-                f"Cannot send a test e-mail: {', '.join(missing)} {verb} not set.",
-                "Set them first, e.g. `mm config set smtp_server mail.example.com`.",
+                msg("Cannot send a test e-mail: {names} is not set.", names=names)
+                if len(missing) == 1
+                else msg("Cannot send a test e-mail: {names} are not set.", names=names),
+                msg("Set them first, e.g. `mm config set smtp_server mail.example.com`."),
             )
         host = socket.gethostname()
         profile = str(self.config.get("profile"))
@@ -318,9 +329,13 @@ class Mail:
         if delivery.refused:
             refused = "; ".join(f"{r}: {why}" for r, why in delivery.refused.items())
             raise SendError(
-                "rcpt",
-                f"The test e-mail was accepted ({delivery.reply}) but some recipients were "
-                f"refused: {refused}.",
+                RCPT_STEP,
+                msg(
+                    "The test e-mail was accepted ({reply}) but some recipients were "
+                    "refused: {refused}.",
+                    reply=delivery.reply,
+                    refused=refused,
+                ),
                 _HINTS["rcpt"],
                 permanent=True,
             )
@@ -463,7 +478,9 @@ class MailSender:
         if not rows:
             return 0
         if not self.mail.config.get("send_email"):
-            self._give_up_quietly([r["id"] for r in rows], "not sent: send_email was set to no")
+            self._give_up_quietly(
+                [r["id"] for r in rows], msg("not sent: send_email was set to no")
+            )
             return len(rows)
         try:
             settings: SmtpSettings | None = self.mail.settings()
@@ -472,14 +489,14 @@ class MailSender:
             settings, problem = None, exc.message
         if settings is not None and settings.missing(need_recipients=False):
             unset = ", ".join(settings.missing(need_recipients=False))
-            problem = f"{unset} not set (see `mm config show`)"
+            problem = msg("{names} not set (see `mm config show`)", names=unset)
         tried = 0
         for row in rows:
             if self._aborted or (self._stop.is_set() and time.monotonic() > self._drain_until):
                 break
             tried += 1
             if settings is None or problem:
-                self._failed(row, SendError("config", problem, "", permanent=True))
+                self._failed(row, SendError(CONFIG_STEP, problem, "", permanent=True))
                 continue
             self._attempt(row, settings)
         return tried
@@ -507,9 +524,8 @@ class MailSender:
             return
         except Exception as exc:  # a mail that cannot even be built must not block the queue
             log.exception("alarm e-mail %s cannot be sent", row["id"])
-            self._failed(
-                row, SendError("message", f"{type(exc).__name__}: {exc}", "", permanent=True)
-            )
+            problem = msg("{kind}: {error}", kind=type(exc).__name__, error=exc)
+            self._failed(row, SendError(MESSAGE_STEP, problem, "", permanent=True))
             return
         refused = "; ".join(f"{r}: {why}" for r, why in delivery.refused.items())
         self.db.execute_write(
@@ -520,12 +536,14 @@ class MailSender:
         log.info("alarm e-mail %s sent to %s: %s", row["id"], row["recipients"], delivery.reply)
         if delivery.refused:
             self._raise_email_error(
-                ";".join(delivery.refused), f"recipients refused ({refused})", "rcpt"
+                ";".join(delivery.refused),
+                msg("recipients refused ({refused})", refused=refused),
+                "rcpt",
             )
 
     def _failed(self, row: Any, err: SendError) -> None:
         attempts = int(row["attempts"]) + 1
-        text = f"{err.message} {err.hint}".strip()
+        text = str(err)  # message and hint, in English: the outbox keeps text
         if not err.permanent and attempts <= len(self.backoff):
             retry_at = datetime.now(UTC) + timedelta(seconds=self.backoff[attempts - 1])
             self.db.execute_write(
@@ -545,10 +563,12 @@ class MailSender:
             " last_error = ? WHERE id = ?",
             (attempts, outbox.stamp(), text, row["id"]),
         )
-        why = "" if err.permanent else f" (gave up after {attempts} attempts)"
-        self._raise_email_error(row["recipients"], f"{text}{why}", err.stage)
+        error: object = err  # its English is ``text``; a front end can translate it
+        if not err.permanent:
+            error = msg("{error} (gave up after {attempts} attempts)", error=err, attempts=attempts)
+        self._raise_email_error(row["recipients"], error, err.stage)
 
-    def _raise_email_error(self, recipients: str, error: str, stage: str) -> None:
+    def _raise_email_error(self, recipients: str, error: object, stage: str) -> None:
         self.alarms.raise_(
             AlarmType.EMAIL_ERROR,
             recipients=recipients,

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from mm_engine.alarms import Alarms, AlarmType
-from mm_engine.config import SETTINGS, Config
-from mm_engine.connectors import ACTIVE_KEY, Connectors, scrub, sentence
+from mm_engine.config import SETTINGS, Config, problem
+from mm_engine.connectors import ACTIVE_KEY, Connectors, error_sentence, scrub, sentence
 from mm_engine.db import Database
 from mm_engine.errors import InvalidSetting, MMError, NotFound, Refused
 from mm_engine.storage import registry
 from mm_engine.storage.base import Accessibility, ObjectInfo, Store
 from mm_engine.storage.local import TEMP_PREFIX, LocalStore
+from mm_engine.text import Msg, msg, msgn
 
 TYPE_KEY = "call_storage_type"
 PATH_KEY = "call_storage_path"
@@ -113,27 +114,32 @@ def connector_problem(conn: sqlite3.Connection, name: str) -> tuple[sqlite3.Row 
         "SELECT id, name, kind, encrypt FROM connectors WHERE name = ?", (name,)
     ).fetchone()
     if row is None:
-        return None, f"no connector named '{name}'"
+        return None, msg("no connector named '{name}'", name=name)
     if row["kind"] not in HOSTED_KINDS:
-        return row, (
-            f"connector '{row['name']}' is of type {row['kind']}; the call storage is local or "
-            f"a connector of type {', '.join(HOSTED_KINDS)}"
+        return row, msg(
+            "connector '{name}' is of type {kind}; the call storage is local or "
+            "a connector of type {kinds}",
+            name=row["name"],
+            kind=row["kind"],
+            kinds=", ".join(HOSTED_KINDS),
         )
     if row["encrypt"]:
-        return row, (
-            f"connector '{row['name']}' encrypts what it stores (for archive copies); the call "
-            "storage keeps recordings as they are"
+        return row, msg(
+            "connector '{name}' encrypts what it stores (for archive copies); the call "
+            "storage keeps recordings as they are",
+            name=row["name"],
         )
     active = conn.execute("SELECT value FROM config WHERE key = ?", (ACTIVE_KEY,)).fetchone()
     if active is not None and str(active[0]).lower() == str(row["name"]).lower():
-        return row, (
-            f"connector '{row['name']}' is the active archive connector; the library and its "
-            "archive must be two places"
+        return row, msg(
+            "connector '{name}' is the active archive connector; the library and its "
+            "archive must be two places",
+            name=row["name"],
         )
     return row, ""
 
 
-HOSTED_HINT = (
+HOSTED_HINT = msg(
     "Add one with `mm connectors add NAME --type s3|gcs|azure` (without encryption), and see "
     "`mm connectors list`."
 )
@@ -232,8 +238,8 @@ class SpooledStore:
             reason = self._why(exc)
             self.health.down(reason, path, self.where)
             raise PrimaryUnavailable(
-                f"Recording {path} could not be stored: {reason}",
-                "Its input stays in the handover folder and is ingested again by itself.",
+                msg("Recording {path} could not be stored: {reason}", path=path, reason=reason),
+                msg("Its input stays in the handover folder and is ingested again by itself."),
             ) from None
         finally:
             temp.unlink(missing_ok=True)
@@ -252,9 +258,9 @@ class SpooledStore:
         return None if state is Accessibility.OK else sentence(self.name, state)
 
     def _why(self, exc: BaseException) -> str:
-        if isinstance(exc, MMError):
-            return str(exc)  # the connector is gone, or its secret cannot be opened
-        detail = self.redact(str(exc) or type(exc).__name__)
+        if isinstance(exc, MMError):  # the connector is gone, or its secret cannot be opened
+            return exc.message if not exc.hint else str(exc)
+        detail = self.redact(error_sentence(exc))
         try:
             state = self.inner.test()
         except Exception:
@@ -347,7 +353,7 @@ class PrimaryStorage:
         try:
             s = self.connectors.get(loc.connector).settings
         except NotFound:
-            return f"{loc.connector} (no such connector)"
+            return msg("{name} (no such connector)", name=loc.connector)
         folder = s.get("folder", "").strip("/")
         if loc.kind == "azure":
             base = f"azure://{s.get('account', '')}/{s.get('container', '')}"
@@ -358,9 +364,17 @@ class PrimaryStorage:
     def describe(self, loc: Location | None = None) -> str:
         loc = loc or self.location()
         if not loc.hosted:
-            return f"the local disk at {loc.path}"
-        title = registry.title(loc.kind) if loc.kind else "missing"
-        return f"connector '{loc.connector}' ({title}, {self.where(loc)})"
+            return msg("the local disk at {path}", path=loc.path)
+        if not loc.kind:
+            return msg(
+                "connector '{name}' (missing, {where})", name=loc.connector, where=self.where(loc)
+            )
+        return msg(
+            "connector '{name}' ({title}, {where})",
+            name=loc.connector,
+            title=Msg(registry.title(loc.kind)),
+            where=self.where(loc),
+        )
 
     # -- stores -------------------------------------------------------------------------------
     def store(self) -> PrimaryStore:
@@ -397,8 +411,15 @@ class PrimaryStorage:
     def _open_hosted(self, loc: Location) -> Store:
         if not loc.connector_id:
             raise NotFound(
-                f"The call storage is set to connector '{loc.connector}', which does not exist.",
-                f"Add it again, or point `{TYPE_KEY}` elsewhere. {HOSTED_HINT}",
+                msg(
+                    "The call storage is set to connector '{name}', which does not exist.",
+                    name=loc.connector,
+                ),
+                msg(
+                    "Add it again, or point `{key}` elsewhere. {hint}",
+                    key=TYPE_KEY,
+                    hint=HOSTED_HINT,
+                ),
             )
         # plain: the connector's encryption is for archive copies (refused for the call storage)
         return self.connectors.build_store(loc.connector_id, False)
@@ -424,18 +445,26 @@ class PrimaryStorage:
             try:
                 path = SETTINGS[PATH_KEY].parse(text[len(LOCAL) + 1 :])
             except ValueError as exc:
-                raise InvalidSetting(PATH_KEY, str(exc)) from None
+                raise InvalidSetting(PATH_KEY, problem(exc)) from None
             return Location(LOCAL, path=str(path))
         with self.db.read() as conn:
-            row, problem = connector_problem(conn, text)
+            row, why = connector_problem(conn, text)
         if row is None:
             raise NotFound(
-                f"No connector named '{text}'.",
-                f"Give local:PATH for a local disk, or a connector's name. {HOSTED_HINT}",
+                msg("No connector named '{name}'.", name=text),
+                msg(
+                    "Give local:PATH for a local disk, or a connector's name. {hint}",
+                    hint=HOSTED_HINT,
+                ),
             )
-        if problem:
+        if why:
             raise Refused(
-                f"Connector '{row['name']}' cannot hold the call storage: {problem}.", HOSTED_HINT
+                msg(
+                    "Connector '{name}' cannot hold the call storage: {problem}.",
+                    name=row["name"],
+                    problem=why,
+                ),
+                HOSTED_HINT,
             )
         return Location(row["kind"], connector=row["name"], connector_id=row["id"])
 
@@ -446,9 +475,9 @@ class PrimaryStorage:
         if str(old).lower() == str(new).lower():
             return
         if new != LOCAL:
-            _row, problem = connector_problem(conn, str(new))
-            if problem:
-                raise InvalidSetting(key, problem, HOSTED_HINT)
+            _row, why = connector_problem(conn, str(new))
+            if why:
+                raise InvalidSetting(key, why, HOSTED_HINT)
         held = conn.execute("SELECT count(*) FROM recordings WHERE local_present = 1").fetchone()
         gone = (
             old != LOCAL
@@ -458,11 +487,19 @@ class PrimaryStorage:
         if count and not gone:  # a connector renamed or removed: naming the right one repairs
             target = str(new) if new != LOCAL else f"local:{self.config.path(PATH_KEY)}"
             raise Refused(
-                f"{count} recordings are stored in {old}; pointing {key} elsewhere would make "
-                "them unreachable.",
-                f"Migrate them instead with `mm storage migrate --to {target}`: it copies and "
-                "verifies every recording, then switches the setting, and can be re-run if "
-                "interrupted.",
+                msgn(
+                    "{count} recordings are stored in {old}; pointing {key} elsewhere would make "
+                    "them unreachable.",
+                    count,
+                    old=old,
+                    key=key,
+                ),
+                msg(
+                    "Migrate them instead with `mm storage migrate --to {target}`: it copies and "
+                    "verifies every recording, then switches the setting, and can be re-run if "
+                    "interrupted.",
+                    target=target,
+                ),
             )
 
     def guard_active(self, conn: sqlite3.Connection, key: str, old: Any, new: Any) -> None:
@@ -470,7 +507,10 @@ class PrimaryStorage:
         row = conn.execute("SELECT value FROM config WHERE key = ?", (TYPE_KEY,)).fetchone()
         if new and row is not None and str(row[0]).lower() == str(new).lower():
             raise Refused(
-                f"Connector '{new}' holds the call storage; archiving onto it would copy "
-                "every recording onto itself.",
-                "Archive to another connector.",
+                msg(
+                    "Connector '{name}' holds the call storage; archiving onto it would copy "
+                    "every recording onto itself.",
+                    name=new,
+                ),
+                msg("Archive to another connector."),
             )

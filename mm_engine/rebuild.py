@@ -48,6 +48,7 @@ from mm_engine.storage.base import Store
 from mm_engine.storage.crypt import SUFFIX, CryptError, decrypt_stream
 from mm_engine.storage.local import LocalStore
 from mm_engine.storage_move import Progress
+from mm_engine.text import msg, msgn
 
 RECORDING_SUFFIX = ".opus"
 BATCH = 200
@@ -68,17 +69,21 @@ def signatures_from_database(path: Path | str) -> dict[str, KnownSignature]:
     mm.db of an old backup), opened read-only."""
     db_file = Path(path)
     if not db_file.is_file():
-        raise NotFound(f"{db_file} does not exist.", "Give an mm database file (mm.db).")
+        raise NotFound(
+            msg("{path} does not exist.", path=db_file), msg("Give an mm database file (mm.db).")
+        )
     try:
         conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise InvalidInput(f"{db_file} cannot be opened as a database ({exc}).") from None
+        raise InvalidInput(
+            msg("{path} cannot be opened as a database ({error}).", path=db_file, error=exc)
+        ) from None
     try:
         rows = conn.execute("SELECT path, sha256, signature, key_id FROM recordings").fetchall()
     except sqlite3.DatabaseError as exc:
         raise InvalidInput(
-            f"{db_file} is not an mm database with recordings ({exc}).",
-            "Give the mm.db of an mm data directory or of a backup.",
+            msg("{path} is not an mm database with recordings ({error}).", path=db_file, error=exc),
+            msg("Give the mm.db of an mm data directory or of a backup."),
         ) from None
     finally:
         conn.close()
@@ -148,14 +153,17 @@ def _details(path: Path) -> tuple[CallDetails, float] | str:
     """The call details from the file's Opus comments and its length, or why not."""
     length = _opus_length(path)
     if length is None:
-        return "not a readable Ogg/Opus file"
+        return msg("not a readable Ogg/Opus file")
     try:
         parsed = read_call_details(path, length)
     except CallDetailsError as exc:
-        return f"its call details are invalid: {exc}"
+        return msg("its call details are invalid: {error}", error=exc)
     missing = [k for k in ("call_id", "start") if parsed.sources.get(k) != "opus"]
     if missing:
-        return f"its Opus comments carry no {' or '.join(missing)} (not written by mm ingest)"
+        return msg(
+            "its Opus comments carry no {keys} (not written by mm ingest)",
+            keys=" or ".join(missing),
+        )
     return parsed.details, length
 
 
@@ -188,14 +196,20 @@ class CatalogueRebuild:
         label = str(source.root) if isinstance(source, LocalStore) else source.name
         if isinstance(source, LocalStore) and not source.root.is_dir():
             raise NotFound(
-                f"{source.root} does not exist, so there is nothing to rebuild from.",
-                "Mount the disk holding the recordings there, or give --path DIR.",
+                msg(
+                    "{path} does not exist, so there is nothing to rebuild from.",
+                    path=source.root,
+                ),
+                msg("Mount the disk holding the recordings there, or give --path DIR."),
             )
         count = int(self.db.query_one("SELECT count(*) FROM recordings")[0])  # type: ignore[index]
         if count and not merge:
             raise Refused(
-                f"The catalogue already holds {count} recording(s).",
-                "Pass --merge to add only the recordings it lacks; existing rows stay as they are.",
+                msgn("The catalogue already holds {count} recording(s).", count),
+                msg(
+                    "Pass --merge to add only the recordings it lacks; existing rows stay as "
+                    "they are."
+                ),
             )
         report = RebuildReport(label, merge, self.signer.key_id)
         known = known or {}
@@ -259,10 +273,10 @@ class CatalogueRebuild:
             try:
                 self._fetch(source, actual, encrypted, temp)
             except CryptError as exc:
-                self._skip(report, actual, f"{exc.message} {exc.hint}".strip())
+                self._skip(report, actual, str(exc) if exc.hint else exc.message)
                 return None
             except OSError as exc:
-                self._skip(report, actual, f"cannot be read: {exc}")
+                self._skip(report, actual, msg("cannot be read: {error}", error=exc))
                 return None
             existing = self.store.root / plain
             if existing.exists():
@@ -270,8 +284,11 @@ class CatalogueRebuild:
                     self._skip(
                         report,
                         actual,
-                        f"a different file is already at {plain} in the call storage "
-                        "(both left untouched)",
+                        msg(
+                            "a different file is already at {path} in the call storage "
+                            "(both left untouched)",
+                            path=plain,
+                        ),
                     )
                     return None
                 return self._describe(existing, plain, mtime, encrypted, known, report)
@@ -402,45 +419,74 @@ def _copy(src: BinaryIO, dst: BinaryIO) -> None:
 
 def iter_report_lines(report: RebuildReport) -> Iterator[str]:
     """The report as lines a person reads (the CLI and the console print these)."""
-    yield (
-        f"Rebuilt the catalogue from {report.source}: {report.files} recording file(s), "
-        f"{report.added} added"
-        + (f", {report.already_catalogued} already catalogued" if report.already_catalogued else "")
-        + (f", {len(report.skipped)} skipped" if report.skipped else "")
-        + "."
-    )
+    counts = {
+        "source": report.source,
+        "files": report.files,
+        "added": report.added,
+        "already": report.already_catalogued,
+        "skipped": len(report.skipped),
+    }
+    if report.already_catalogued and report.skipped:
+        yield msg(
+            "Rebuilt the catalogue from {source}: {files} recording file(s), {added} added, "
+            "{already} already catalogued, {skipped} skipped.",
+            **counts,
+        )
+    elif report.already_catalogued:
+        yield msg(
+            "Rebuilt the catalogue from {source}: {files} recording file(s), {added} added, "
+            "{already} already catalogued.",
+            **counts,
+        )
+    elif report.skipped:
+        yield msg(
+            "Rebuilt the catalogue from {source}: {files} recording file(s), {added} added, "
+            "{skipped} skipped.",
+            **counts,
+        )
+    else:
+        yield msg(
+            "Rebuilt the catalogue from {source}: {files} recording file(s), {added} added.",
+            **counts,
+        )
     if report.signatures_reused:
-        yield (
-            f"  {report.signatures_reused} signature(s) re-used: the older signature verifies "
-            "against the file."
+        yield msgn(
+            "  {count} signature(s) re-used: the older signature verifies against the file.",
+            report.signatures_reused,
         )
     if report.resigned:
-        yield (
-            f"  {report.resigned} re-signed with this installation's key ({report.signing_key_id})"
-            ": no older signature was given, so their authenticity before the rebuild cannot be "
-            "shown."
+        yield msgn(
+            "  {count} re-signed with this installation's key ({key_id}): no older signature "
+            "was given, so their authenticity before the rebuild cannot be shown.",
+            report.resigned,
+            key_id=report.signing_key_id,
         )
     if report.signatures_kept_failing:
-        yield (
-            f"  {report.signatures_kept_failing} kept their older signature, which does NOT "
-            "verify against the file (they show as tampered): "
-            + ", ".join(report.kept_failing[:20])
-            + (" ..." if len(report.kept_failing) > 20 else "")
+        yield msgn(
+            "  {count} kept their older signature, which does NOT verify against the file "
+            "(they show as tampered): {paths}",
+            report.signatures_kept_failing,
+            paths=", ".join(report.kept_failing[:20])
+            + (" ..." if len(report.kept_failing) > 20 else ""),
         )
     if report.signatures_unverifiable:
-        yield (
-            f"  {report.signatures_unverifiable} kept their older signature by a key this "
-            "installation lacks (they show as 'cannot verify' until keys/ holds that key)."
+        yield msgn(
+            "  {count} kept their older signature by a key this installation lacks (they show "
+            "as 'cannot verify' until keys/ holds that key).",
+            report.signatures_unverifiable,
         )
-    if report.copied:
-        yield (
-            f"  {report.copied} file(s) copied into the call storage"
-            + (f" ({report.decrypted} decrypted from {SUFFIX})" if report.decrypted else "")
-            + "."
+    if report.copied and report.decrypted:
+        yield msgn(
+            "  {count} file(s) copied into the call storage ({decrypted} decrypted from {suffix}).",
+            report.copied,
+            decrypted=report.decrypted,
+            suffix=SUFFIX,
         )
+    elif report.copied:
+        yield msgn("  {count} file(s) copied into the call storage.", report.copied)
     if report.other_files:
-        yield f"  {report.other_files} other file(s) ignored (not .opus recordings)."
+        yield msgn("  {count} other file(s) ignored (not .opus recordings).", report.other_files)
     for item in report.skipped[:50]:
-        yield f"  skipped {item['path']}: {item['reason']}"
+        yield msg("  skipped {path}: {reason}", path=item["path"], reason=item["reason"])
     if len(report.skipped) > 50:
-        yield f"  ... and {len(report.skipped) - 50} more skipped (see --json)."
+        yield msgn("  ... and {count} more skipped (see --json).", len(report.skipped) - 50)

@@ -32,6 +32,7 @@ from typing import Any
 
 from mm_engine.domain import Direction, Recording
 from mm_engine.errors import InvalidInput
+from mm_engine.text import msg
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -107,8 +108,11 @@ def parse_length(text: str) -> LengthFilter:
     match = _LENGTH.match(text)
     if not match:
         raise InvalidInput(
-            f"Length filter {text!r} is not valid.",
-            "Use an operator (=, <, >, >=, <=) followed by whole seconds, e.g. '>=600' or '<30'.",
+            msg("Length filter {text!r} is not valid.", text=text),
+            msg(
+                "Use an operator (=, <, >, >=, <=) followed by whole seconds, "
+                "e.g. '>=600' or '<30'."
+            ),
         )
     return LengthFilter(match.group(1) or "=", int(match.group(2)))
 
@@ -319,8 +323,8 @@ def fts_expression(terms: list[str]) -> str | None:
         if terms:
             shown = ", ".join(repr(t) for t in terms)
             raise InvalidInput(
-                f"The search {shown} has no letters or digits to look for.",
-                "Search for part of a number, a name, a skill or a call ID.",
+                msg("The search {shown} has no letters or digits to look for.", shown=shown),
+                msg("Search for part of a number, a name, a skill or a call ID."),
             )
         return None
     return " OR ".join(phrases)
@@ -329,13 +333,21 @@ def fts_expression(terms: list[str]) -> str | None:
 def _check_text(name: str, value: str) -> str:
     value = value.strip()
     if len(value) > MAX_VALUE_CHARS:
-        raise InvalidInput(f"The {name} value is longer than {MAX_VALUE_CHARS} characters.")
+        raise InvalidInput(
+            msg(
+                "The {name} value is longer than {limit} characters.",
+                name=name,
+                limit=MAX_VALUE_CHARS,
+            )
+        )
     return value
 
 
 def _aware(name: str, value: datetime) -> float:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"The {name} time {value.isoformat()} has no time zone.")
+        raise InvalidInput(
+            msg("The {name} time {time} has no time zone.", name=name, time=value.isoformat())
+        )
     return value.timestamp()
 
 
@@ -347,7 +359,13 @@ def compile_query(q: SearchQuery) -> Compiled:
 
     terms = [_check_text("search", t) for t in split_values(q.terms)]
     if len(terms) > MAX_TERMS:
-        raise InvalidInput(f"At most {MAX_TERMS} search values can be combined; got {len(terms)}.")
+        raise InvalidInput(
+            msg(
+                "At most {limit} search values can be combined; got {count}.",
+                limit=MAX_TERMS,
+                count=len(terms),
+            )
+        )
     sources: list[Source] = []
     fts = fts_expression(terms)
     if fts is not None:
@@ -364,13 +382,18 @@ def compile_query(q: SearchQuery) -> Compiled:
         described["to"] = params[-1]
     if q.start_from is not None and q.start_to is not None and q.start_to <= q.start_from:
         raise InvalidInput(
-            f"The time range is empty: 'to' ({q.start_to.isoformat()}) is not after "
-            f"'from' ({q.start_from.isoformat()})."
+            msg(
+                "The time range is empty: 'to' ({to}) is not after 'from' ({start}).",
+                to=q.start_to.isoformat(),
+                start=q.start_from.isoformat(),
+            )
         )
 
     if q.length is not None:
         if q.length.op not in LENGTH_OPERATORS:
-            raise InvalidInput(f"Length operator {q.length.op!r} is not one of =, <, >, >=, <=.")
+            raise InvalidInput(
+                msg("Length operator {op!r} is not one of =, <, >, >=, <=.", op=q.length.op)
+            )
         low, high = q.length.bounds()
         if low is not None:
             where.append("r.duration_s >= ?")
@@ -385,7 +408,11 @@ def compile_query(q: SearchQuery) -> Compiled:
             direction = Direction(str(q.direction).strip().lower())
         except ValueError:
             raise InvalidInput(
-                f"Direction {q.direction!r} is not one of {', '.join(d.value for d in Direction)}."
+                msg(
+                    "Direction {direction!r} is not one of {choices}.",
+                    direction=q.direction,
+                    choices=", ".join(d.value for d in Direction),
+                )
             ) from None
         where.append("r.direction = ?")
         params.append(direction.value)
@@ -411,10 +438,17 @@ def compile_query(q: SearchQuery) -> Compiled:
 
     if q.sort not in SORT_KEYS:
         raise InvalidInput(
-            f"Cannot sort by {q.sort!r}.", f"Sort by one of: {', '.join(SORT_COLUMNS)}."
+            msg("Cannot sort by {sort!r}.", sort=q.sort),
+            msg("Sort by one of: {columns}.", columns=", ".join(SORT_COLUMNS)),
         )
     if not 1 <= q.limit <= MAX_LIMIT:
-        raise InvalidInput(f"The page size must be between 1 and {MAX_LIMIT}; got {q.limit}.")
+        raise InvalidInput(
+            msg(
+                "The page size must be between 1 and {limit}; got {size}.",
+                limit=MAX_LIMIT,
+                size=q.limit,
+            )
+        )
 
     fingerprint = hashlib.sha256(
         json.dumps(described, sort_keys=True, default=str).encode()
@@ -435,7 +469,8 @@ def encode_cursor(c: Compiled, row: sqlite3.Row) -> str:
 
 def decode_cursor(cursor: str, sort: str, descending: bool, fingerprint: str) -> tuple[Any, ...]:
     bad = InvalidInput(
-        "The cursor is not valid.", "Pass the cursor exactly as the previous page gave it."
+        msg("The cursor is not valid."),
+        msg("Pass the cursor exactly as the previous page gave it."),
     )
     text = cursor.strip()
     try:
@@ -447,8 +482,8 @@ def decode_cursor(cursor: str, sort: str, descending: bool, fingerprint: str) ->
         raise bad from None
     if not same_order or not same_search:
         raise InvalidInput(
-            "The cursor belongs to a different search or sort order.",
-            "Repeat the same search and sort to continue, or start again without a cursor.",
+            msg("The cursor belongs to a different search or sort order."),
+            msg("Repeat the same search and sort to continue, or start again without a cursor."),
         )
     columns = [column for _, column in SORT_KEYS[sort]] + ["id"]
     if not isinstance(key, list) or len(key) != len(columns):

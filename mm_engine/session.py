@@ -37,6 +37,7 @@ from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.mailer import SMTP_TIMEOUT, Delivery, SmtpSettings
 from mm_engine.principal import SYSTEM, Principal, ReplayScope, Rights, Role
 from mm_engine.search import split_values
+from mm_engine.text import N_, Msg, msg
 from mm_engine.users import UserChange, UserInfo
 
 if TYPE_CHECKING:  # both load numpy and soundfile: only when playing or downloading
@@ -58,27 +59,27 @@ Progress = Callable[[int, int], None]
 class Operation(StrEnum):
     """Everything a person can ask for, each with the roles that may (see :data:`RULES`)."""
 
-    SEARCH = "search recordings"
-    REPLAY = "play recordings"
-    DOWNLOAD = "download recordings"
-    VERIFY = "verify recordings"
-    DELETE = "delete recordings"
-    CONFIG_VIEW = "view the configuration"
-    CONFIG_CHANGE = "change the configuration"
-    ALARMS_VIEW = "view alarms"
-    ALARMS_MANAGE = "acknowledge alarms or send test e-mail"
-    AUDIT_VIEW = "view the audit trail"
-    AUDIT_EXPORT = "export the audit trail"
-    USERS_MANAGE = "manage other users' accounts"
-    STORAGE_MOVE = "move or migrate the call storage"
-    BACKUP = "back up or restore the installation"
-    CATALOGUE_REBUILD = "rebuild the catalogue from storage"
-    CONNECTORS_VIEW = "view connectors and archiving"
-    CONNECTORS_MANAGE = "add, change, test, activate or remove connectors"
-    ARCHIVE_RUN = "start an archive run"
-    DVD_VIEW = "view DVD drives and discs"
-    DVD_MANAGE = "eject or blank DVDs"
-    MIGRATE = "migrate from Contact Recorder"
+    SEARCH = N_("search recordings")
+    REPLAY = N_("play recordings")
+    DOWNLOAD = N_("download recordings")
+    VERIFY = N_("verify recordings")
+    DELETE = N_("delete recordings")
+    CONFIG_VIEW = N_("view the configuration")
+    CONFIG_CHANGE = N_("change the configuration")
+    ALARMS_VIEW = N_("view alarms")
+    ALARMS_MANAGE = N_("acknowledge alarms or send test e-mail")
+    AUDIT_VIEW = N_("view the audit trail")
+    AUDIT_EXPORT = N_("export the audit trail")
+    USERS_MANAGE = N_("manage other users' accounts")
+    STORAGE_MOVE = N_("move or migrate the call storage")
+    BACKUP = N_("back up or restore the installation")
+    CATALOGUE_REBUILD = N_("rebuild the catalogue from storage")
+    CONNECTORS_VIEW = N_("view connectors and archiving")
+    CONNECTORS_MANAGE = N_("add, change, test, activate or remove connectors")
+    ARCHIVE_RUN = N_("start an archive run")
+    DVD_VIEW = N_("view DVD drives and discs")
+    DVD_MANAGE = N_("eject or blank DVDs")
+    MIGRATE = N_("migrate from Contact Recorder")
 
 
 _ALL = frozenset(Role)
@@ -148,18 +149,22 @@ _RECORDING_OPS = frozenset(
 def refusal_reason(principal: Principal, op: Operation) -> str | None:
     """Why ``principal`` may not do ``op`` at all, or None if they may (scope aside)."""
     if principal.role not in RULES[op]:
+        if RULES[op] == _ADMIN:
+            return msg("only administrators may")
+        if RULES[op] == _STAFF:
+            return msg("only administrators and standard users may")
         plural = {
             Role.ADMINISTRATOR: "administrators",
             Role.STANDARD: "standard users",
             Role.END_USER: "end users",
         }
         roles = " and ".join(sorted(plural[r] for r in RULES[op]))
-        return f"only {roles} may"
+        return msg("only {roles} may", roles=roles)
     if principal.role is Role.END_USER and op in _RECORDING_OPS:
         if not principal.rights.replay_enabled:
-            return "replay is not enabled for this account"
+            return msg("replay is not enabled for this account")
         if op is Operation.DOWNLOAD and not principal.rights.download:
-            return "this account has no download right"
+            return msg("this account has no download right")
     return None
 
 
@@ -236,15 +241,23 @@ class Session:
             AUDIT_ACTION[op],
             {**(details or {}), "refused": True, "operation": op.value, "reason": reason},
         )
-        raise Refused(f"{self.principal.name} may not {op.value}: {reason}.", hint)
+        raise Refused(
+            msg(
+                "{name} may not {operation}: {reason}.",
+                name=self.principal.name,
+                operation=Msg(op.value),  # its value is English; Msg has it translated
+                reason=reason,
+            ),
+            hint,
+        )
 
     def require(self, op: Operation, /, **details: Any) -> None:
         reason = refusal_reason(self.principal, op)
         if reason is not None:
             hint = (
-                "Ask an administrator."
+                msg("Ask an administrator.")
                 if op not in _RECORDING_OPS
-                else ("Ask an administrator to change your rights.")
+                else msg("Ask an administrator to change your rights.")
             )
             self._refuse(op, reason, hint, details)
 
@@ -264,8 +277,8 @@ class Session:
             shown = ", ".join(str(i) for i in outside[:20])
             self._refuse(
                 op,
-                f"recording {shown} is not in your recordings",
-                "Search to see the recordings you may use.",
+                msg("recording {ids} is not in your recordings", ids=shown),
+                msg("Search to see the recordings you may use."),
                 {"ids": outside[:100]},
             )
 
@@ -300,8 +313,8 @@ class Session:
             match = _CAPPED.match(query.cursor.strip())
             if match is None:
                 raise InvalidInput(
-                    "The cursor is not valid.",
-                    "Pass the cursor exactly as the previous page gave it.",
+                    msg("The cursor is not valid."),
+                    msg("Pass the cursor exactly as the previous page gave it."),
                 )
             shown, inner = int(match.group(1)), match.group(2)
         room = END_USER_MAX_RESULTS - shown
@@ -375,8 +388,8 @@ class Session:
             if self.principal.role is Role.END_USER:
                 self._refuse(
                     Operation.VERIFY,
-                    "end users verify their recordings by id, not all at once",
-                    "Give the ids of the recordings to verify.",
+                    msg("end users verify their recordings by id, not all at once"),
+                    msg("Give the ids of the recordings to verify."),
                 )
         else:
             self._require_in_scope(Operation.VERIFY, wanted)
@@ -394,7 +407,9 @@ class Session:
         try:
             return self.engine.catalogue.get_many(wanted)
         except NotFound as exc:
-            raise Refused(f"Cannot delete: {exc.message}", "Nothing was deleted.") from None
+            raise Refused(
+                msg("Cannot delete: {reason}", reason=exc.message), msg("Nothing was deleted.")
+            ) from None
 
     def delete(self, ids: Iterable[int]) -> list[int]:
         """Delete recordings; one audit row per recording removed, even if a later one fails."""
@@ -685,8 +700,8 @@ class Session:
         if kind == "verify_all" and self.principal.role is Role.END_USER:
             self._refuse(
                 Operation.VERIFY,
-                "end users verify their recordings by id, not all at once",
-                "Give the ids of the recordings to verify.",
+                msg("end users verify their recordings by id, not all at once"),
+                msg("Give the ids of the recordings to verify."),
                 {"op": "job submit", "kind": kind},
             )
         job_id = JobQueue(self.engine.db).submit(
@@ -727,8 +742,8 @@ class Session:
         if not self._own(state.submitted_by) and not self.principal.is_administrator:
             self._refuse(
                 op,
-                f"job {job_id} was submitted by {state.submitted_by}",
-                "Only its submitter or an administrator may cancel it.",
+                msg("job {job_id} was submitted by {user}", job_id=job_id, user=state.submitted_by),
+                msg("Only its submitter or an administrator may cancel it."),
                 {"op": "job cancel", "job": job_id},
             )
         state = queue.cancel(job_id, self.principal.name)

@@ -42,6 +42,7 @@ from mm_engine.primary_storage import (
     PrimaryStorage,
 )
 from mm_engine.storage.base import Accessibility, Store
+from mm_engine.text import msg, msgn
 
 KIND = "storage-migrate"
 BATCH = 200
@@ -66,11 +67,19 @@ def refuse_path_change_with_recordings(
     count = conn.execute("SELECT COUNT(*) FROM recordings WHERE local_present = 1").fetchone()[0]
     if count:
         raise Refused(
-            f"{count} recordings are stored under {old}; pointing {key} elsewhere would make "
-            "them unreachable.",
-            f"Move them instead with `mm storage move {new}`: it copies and verifies every "
-            "recording, then switches the setting, and can be re-run if interrupted "
-            f"(`mm storage migrate --to local:{new}` does the same and keeps the old copies).",
+            msgn(
+                "{count} recordings are stored under {old}; pointing {key} elsewhere would make "
+                "them unreachable.",
+                count,
+                old=old,
+                key=key,
+            ),
+            msg(
+                "Move them instead with `mm storage move {new}`: it copies and verifies every "
+                "recording, then switches the setting, and can be re-run if interrupted "
+                "(`mm storage migrate --to local:{new}` does the same and keeps the old copies).",
+                new=new,
+            ),
         )
 
 
@@ -152,9 +161,12 @@ class StorageMigration:
                     else f"mm storage migrate --to {to.spec}"
                 )
                 raise Refused(
-                    f"An interrupted migration to {to.label} is not finished.",
-                    f"Finish it first with `{again}`, or give it up with "
-                    "`mm storage migrate --abandon` (the configuration has not changed yet).",
+                    msg("An interrupted migration to {to} is not finished.", to=to.label),
+                    msg(
+                        "Finish it first with `{again}`, or give it up with "
+                        "`mm storage migrate --abandon` (the configuration has not changed yet).",
+                        again=again,
+                    ),
                 )
             params = found["params"]
             params["delete_source"] = bool(params.get("delete_source")) or delete
@@ -191,9 +203,11 @@ class StorageMigration:
         if params["phase"] != "copy":
             to = Location.from_dict(params["to"]).spec
             raise Refused(
-                "The interrupted migration already switched the call storage; it only has "
-                "cleaning up left.",
-                f"Finish it with `mm storage migrate --to {to}`.",
+                msg(
+                    "The interrupted migration already switched the call storage; it only has "
+                    "cleaning up left."
+                ),
+                msg("Finish it with `mm storage migrate --to {to}`.", to=to),
             )
         self._update(found["id"], status="cancelled")
         return {
@@ -251,8 +265,14 @@ class StorageMigration:
         current = self.primary.location()
         if current.hosted and self.pending() is None:
             raise Refused(
-                f"The call storage is {self.primary.describe(current)}, not a local disk.",
-                f"Use `mm storage migrate --to local:{new_path}` to bring it to a local disk.",
+                msg(
+                    "The call storage is {where}, not a local disk.",
+                    where=self.primary.describe(current),
+                ),
+                msg(
+                    "Use `mm storage migrate --to local:{path}` to bring it to a local disk.",
+                    path=new_path,
+                ),
             )
         return self._run(self.primary.resolve(f"{LOCAL}:{new_path}"), True, "move", progress)
 
@@ -280,17 +300,27 @@ class StorageMigration:
         target = Location.from_dict(params["to"])
         if params["phase"] == "copy" and not source.same_place(current):
             raise Refused(
-                f"The interrupted migration started from {source.label}, but the call storage "
-                f"is now {current.label}.",
-                "Give it up with `mm storage migrate --abandon` and start again.",
+                msg(
+                    "The interrupted migration started from {source}, but the call storage "
+                    "is now {current}.",
+                    source=source.label,
+                    current=current.label,
+                ),
+                msg("Give it up with `mm storage migrate --abandon` and start again."),
             )
         dst = self.primary.open_location(target)
         state = dst.test()
         if state is not Accessibility.OK:
             raise Refused(
-                f"Cannot write to {self.primary.describe(target)}: it is {state.value}.",
-                "Check it (`mm connectors test NAME`, or the path and its permissions), then "
-                "run the same command again.",
+                msg(
+                    "Cannot write to {where}: it is {state}.",
+                    where=self.primary.describe(target),
+                    state=state.value,
+                ),
+                msg(
+                    "Check it (`mm connectors test NAME`, or the path and its permissions), then "
+                    "run the same command again."
+                ),
             )
         total = int(
             self.db.query_one("SELECT COUNT(*) FROM recordings WHERE local_present = 1")[0]  # type: ignore[index]
@@ -370,25 +400,40 @@ class StorageMigration:
             if there.size == rec.size and self._read_back(dst, rec.path) == rec.sha256:
                 return False  # copied by an earlier, interrupted run (or there from before)
             raise Refused(
-                f"{rec.path} already exists at {where} and is not recording {rec.id}: it was not "
-                "overwritten.",
-                "Move that file away, or choose an empty place, then run the command again.",
+                msg(
+                    "{path} already exists at {where} and is not recording {id}: it was not "
+                    "overwritten.",
+                    path=rec.path,
+                    where=where,
+                    id=rec.id,
+                ),
+                msg("Move that file away, or choose an empty place, then run the command again."),
             )
         try:
             source = _Checked(self.catalogue.open_audio(rec), self._spool())
         except MMError as exc:
             raise MMError(
-                f"Recording {rec.id} ({rec.path}) cannot be read, so the migration stopped "
-                f"before switching: {exc.message}",
-                "Run `mm recordings verify` to see which files are affected; restore the file "
-                "or delete the recording, then run the command again.",
+                msg(
+                    "Recording {id} ({path}) cannot be read, so the migration stopped "
+                    "before switching: {error}",
+                    id=rec.id,
+                    path=rec.path,
+                    error=exc.message,
+                ),
+                msg(
+                    "Run `mm recordings verify` to see which files are affected; restore the "
+                    "file or delete the recording, then run the command again."
+                ),
             ) from None
         try:
             if rec.sha256 and (source.sha256 != rec.sha256 or source.size != rec.size):
                 raise Refused(
-                    f"The copy of {rec.path} does not match its catalogued checksum, so the "
-                    "migration stopped before switching.",
-                    "Run `mm recordings verify --all`; the original is untouched.",
+                    msg(
+                        "The copy of {path} does not match its catalogued checksum, so the "
+                        "migration stopped before switching.",
+                        path=rec.path,
+                    ),
+                    msg("Run `mm recordings verify --all`; the original is untouched."),
                 )
             dst.put(rec.path, source.stream, source.size)
         finally:
@@ -397,9 +442,13 @@ class StorageMigration:
         if back != source.sha256:
             dst.remove(rec.path)
             raise MMError(
-                f"The copy of {rec.path} written to {where} reads back differently, so the "
-                "migration stopped before switching (the bad copy was removed).",
-                "Check the target storage, then run the same command again.",
+                msg(
+                    "The copy of {path} written to {where} reads back differently, so the "
+                    "migration stopped before switching (the bad copy was removed).",
+                    path=rec.path,
+                    where=where,
+                ),
+                msg("Check the target storage, then run the same command again."),
             )
         return True
 
@@ -421,8 +470,11 @@ class StorageMigration:
             )
             if row is None:
                 raise Refused(
-                    f"Connector '{target.connector}' was removed during the migration.",
-                    "Give the migration up with `mm storage migrate --abandon`.",
+                    msg(
+                        "Connector '{name}' was removed during the migration.",
+                        name=target.connector,
+                    ),
+                    msg("Give the migration up with `mm storage migrate --abandon`."),
                 )
             self.config.set_unguarded(TYPE_KEY, str(row["name"]))
         else:

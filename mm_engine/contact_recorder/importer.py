@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mm_engine.catalogue import NewRecording, insert_recording, next_seq
+from mm_engine.config import problem
 from mm_engine.contact_recorder.legacy_format import (
     LegacyCall,
     LegacyConnector,
@@ -53,6 +54,7 @@ from mm_engine.errors import InvalidInput, InvalidSetting, Refused
 from mm_engine.signing import Signer
 from mm_engine.storage import registry
 from mm_engine.storage.fields import Field, validate
+from mm_engine.text import N_, msg, msgn
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,12 @@ SOURCE_KEY_PREFIX = "contact-recorder:"
 AUDIO_SUFFIXES = (".wav", ".WAV", ".Wav")
 
 # skip categories: the headings the summary counts reasons under
-NO_DETAILS = "no call details file"
-UNREADABLE = "call details unreadable"
-NO_RECORDING = "recording file missing"
-AUDIO_UNREADABLE = "recording unreadable"
-ALREADY = "already migrated"
-PATH_TAKEN = "path already catalogued"
+NO_DETAILS = N_("no call details file")
+UNREADABLE = N_("call details unreadable")
+NO_RECORDING = N_("recording file missing")
+AUDIO_UNREADABLE = N_("recording unreadable")
+ALREADY = N_("already migrated")
+PATH_TAKEN = N_("path already catalogued")
 
 
 def _now() -> datetime:
@@ -276,9 +278,11 @@ class ContactRecorderMigration:
         root = Path(source).expanduser().absolute()
         if not root.is_dir():
             raise InvalidInput(
-                f"{root} is not a folder.",
-                "Give the folder that holds the Contact Recorder recordings (.wav with an .xml "
-                "beside each).",
+                msg("{path} is not a folder.", path=root),
+                msg(
+                    "Give the folder that holds the Contact Recorder recordings (.wav with an "
+                    ".xml beside each)."
+                ),
             )
         settings_path = (
             Path(connectors_file).expanduser().absolute()
@@ -287,13 +291,13 @@ class ContactRecorderMigration:
         )
         if connectors_file and not settings_path.is_file():
             raise InvalidInput(
-                f"The connector settings file {settings_path} does not exist.",
-                "Give the Contact Recorder connector settings file, or leave the option out.",
+                msg("The connector settings file {path} does not exist.", path=settings_path),
+                msg("Give the Contact Recorder connector settings file, or leave the option out."),
             )
         if not self._running.acquire(blocking=False):
             raise Refused(
-                "A Contact Recorder migration is already running in this program.",
-                "Wait for it to finish.",
+                msg("A Contact Recorder migration is already running in this program."),
+                msg("Wait for it to finish."),
             )
         try:
             started = _now()
@@ -409,10 +413,14 @@ class ContactRecorderMigration:
                     and silent < STALE_SECONDS
                 ):
                     raise Refused(
-                        "A Contact Recorder migration is already running "
-                        f"(process {row['owner_pid']}).",
-                        "Wait for it to finish, or stop that process: the next run then "
-                        "removes what it migrated and starts over.",
+                        msg(
+                            "A Contact Recorder migration is already running (process {pid}).",
+                            pid=row["owner_pid"],
+                        ),
+                        msg(
+                            "Wait for it to finish, or stop that process: the next run then "
+                            "removes what it migrated and starts over."
+                        ),
                     )
             cur = conn.execute(
                 "INSERT INTO jobs (kind, status, params, created_at, updated_at, owner_pid)"
@@ -475,7 +483,7 @@ class ContactRecorderMigration:
             ).fetchall()
             for r in rows:
                 if r["name"] != r["given_name"]:
-                    kept.append({"name": r["name"], "was": r["given_name"], "why": "renamed"})
+                    kept.append({"name": r["name"], "was": r["given_name"], "why": msg("renamed")})
                     continue
                 copies = conn.execute(
                     "SELECT count(*) FROM archive_copies WHERE connector_id = ?",
@@ -486,7 +494,7 @@ class ContactRecorderMigration:
                         {
                             "name": r["name"],
                             "was": r["given_name"],
-                            "why": f"holds {copies} archive copies made since",
+                            "why": msgn("holds {count} archive copies made since", copies),
                         }
                     )
                     continue
@@ -518,15 +526,21 @@ class ContactRecorderMigration:
     @staticmethod
     def _read_settings(path: Path, summary: Summary) -> LegacySettings:
         if not path.is_file():
-            summary.warn(path.name, ["no connector settings file: no connectors migrated"])
+            summary.warn(path.name, [msg("no connector settings file: no connectors migrated")])
             return LegacySettings([], [], {})
         try:
             legacy = parse_connector_file(path.read_bytes())
         except (OSError, LegacyFormatError) as exc:
             raise InvalidInput(
-                f"The connector settings file {path} cannot be used: {exc}",
-                "Fix or remove it (or name another with --connectors), then run the migration "
-                "again; nothing was migrated.",
+                msg(
+                    "The connector settings file {path} cannot be used: {error}",
+                    path=path,
+                    error=exc,
+                ),
+                msg(
+                    "Fix or remove it (or name another with --connectors), then run the "
+                    "migration again; nothing was migrated."
+                ),
             ) from None
         summary.warn(path.name, legacy.problems)
         summary.not_migrated = dict(legacy.ignored)
@@ -549,14 +563,16 @@ class ContactRecorderMigration:
         for lc in legacy.connectors:
             if lc.kind not in available:
                 summary.connectors_skipped.append(
-                    self._skipped(lc, f"type {lc.legacy_type!r} has no counterpart here")
+                    self._skipped(
+                        lc, msg("type {kind!r} has no counterpart here", kind=lc.legacy_type)
+                    )
                 )
                 continue
             try:
                 fields = registry.fields(lc.kind)
             except ModuleNotFoundError:
                 summary.connectors_skipped.append(
-                    self._skipped(lc, f"type {lc.kind!r} is not installed here")
+                    self._skipped(lc, msg("type {kind!r} is not installed here", kind=lc.kind))
                 )
                 continue
             settings, unused = mm_settings(lc, fields)
@@ -568,7 +584,7 @@ class ContactRecorderMigration:
             if unused:
                 summary.warn(
                     f"connector {lc.legacy_id}",
-                    [f"settings not used: {', '.join(sorted(unused))}"],
+                    [msg("settings not used: {names}", names=", ".join(sorted(unused)))],
                 )
             planned.append((lc, lc.kind, clean))
 
@@ -642,7 +658,10 @@ class ContactRecorderMigration:
             assert item.wav is not None
             return Skip(
                 item.wav,
-                f"has no call details file beside it (expected {_stem(item.wav)}.xml)",
+                msg(
+                    "has no call details file beside it (expected {name}.xml)",
+                    name=_stem(item.wav),
+                ),
                 NO_DETAILS,
             )
         xml_rel, base = item.xml, str(root)
@@ -650,11 +669,13 @@ class ContactRecorderMigration:
             with open(os.path.join(base, xml_rel), "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            return Skip(xml_rel, f"cannot be read: {exc.strerror or exc}", UNREADABLE)
+            return Skip(
+                xml_rel, msg("cannot be read: {error}", error=exc.strerror or exc), UNREADABLE
+            )
         try:
             call = parse_call(data, _stem(xml_rel))
         except LegacyFormatError as exc:
-            return Skip(xml_rel, str(exc), exc.category)
+            return Skip(xml_rel, problem(exc), exc.category)
         warnings = list(call.warnings)
 
         size: int | None = None
@@ -669,22 +690,27 @@ class ContactRecorderMigration:
         if wav is None and copy is None:
             return Skip(
                 xml_rel,
-                f"has no recording beside it ({_stem(xml_rel)}.wav) and no archive location "
-                "on a migrated connector",
+                msg(
+                    "has no recording beside it ({name}.wav) and no archive location "
+                    "on a migrated connector",
+                    name=_stem(xml_rel),
+                ),
                 NO_RECORDING,
             )
         duration = call.duration_s
         if duration is None:
             if wav is None:
                 duration = 0.0
-                warnings.append("no duration, and no local recording to read it from")
+                warnings.append(msg("no duration, and no local recording to read it from"))
             else:
                 try:
                     duration = _audio_seconds(os.path.join(base, wav))
                 except Exception as exc:
                     return Skip(
                         xml_rel,
-                        f"gives no duration and its recording cannot be read: {exc}",
+                        msg(
+                            "gives no duration and its recording cannot be read: {error}", error=exc
+                        ),
                         AUDIO_UNREADABLE,
                     )
         if size is None:
@@ -750,13 +776,21 @@ class ContactRecorderMigration:
                 rec_id, key = taken[rec.path]
                 if key == rec.source_key:
                     out.append(
-                        Skip(entry.file, f"was migrated before (recording {rec_id})", ALREADY)
+                        Skip(
+                            entry.file,
+                            msg("was migrated before (recording {id})", id=rec_id),
+                            ALREADY,
+                        )
                     )
                 else:
                     out.append(
                         Skip(
                             entry.file,
-                            f"its path {rec.path} is already used by recording {rec_id}",
+                            msg(
+                                "its path {path} is already used by recording {id}",
+                                path=rec.path,
+                                id=rec_id,
+                            ),
                             PATH_TAKEN,
                         )
                     )

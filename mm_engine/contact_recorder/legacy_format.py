@@ -21,6 +21,7 @@ from datetime import datetime
 from mm_engine.domain import CallDetails, Direction, OwnerKind
 from mm_engine.ingest.calldetails import parse_start
 from mm_engine.storage.fields import Field
+from mm_engine.text import N_, msg
 
 __all__ = [
     "ArchiveLocation",
@@ -39,7 +40,7 @@ class LegacyFormatError(ValueError):
     """A legacy file that cannot be used; the message is the reason shown to people and
     ``category`` the short heading such reasons are counted under in the summary."""
 
-    def __init__(self, message: str, category: str = "call details unreadable") -> None:
+    def __init__(self, message: str, category: str = N_("call details unreadable")) -> None:
         super().__init__(message)
         self.category = category
 
@@ -85,7 +86,7 @@ OWNER_KINDS: dict[str, OwnerKind] = {
     **dict.fromkeys(("accountcode", "account"), OwnerKind.ACCOUNT_CODE),
 }
 
-NO_START = "no usable start time"
+NO_START = N_("no usable start time")
 NUMBER_NAMES = ("number", "num", "extension", "phone")
 NAME_NAMES = ("name", "displayname")
 SHA256_NAMES = ("sha256", "sha-256")
@@ -138,11 +139,11 @@ def _text(element: ET.Element) -> str:
 def _parse_xml(data: bytes) -> ET.Element:
     # Entity declarations are the only road to entity-expansion bombs; these files need none.
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise LegacyFormatError("has a DOCTYPE or entity declarations, which are not accepted")
+        raise LegacyFormatError(msg("has a DOCTYPE or entity declarations, which are not accepted"))
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
-        raise LegacyFormatError(f"is not well-formed XML ({exc})") from None
+        raise LegacyFormatError(msg("is not well-formed XML ({error})", error=exc)) from None
 
 
 class _Call:
@@ -212,12 +213,12 @@ def _moment(text: str) -> datetime | None:
 def _archive(element: ET.Element, warnings: list[str]) -> ArchiveLocation | None:
     connector = _attr(element, ("connector", "connectorid", "target"))
     if not connector:
-        warnings.append("an <archive> without a connector was left out")
+        warnings.append(msg("an <archive> without a connector was left out"))
         return None
     stamp = _attr(element, ("archived", "archivedat", "date", "time"))
     when = _moment(stamp) if stamp else None
     if stamp and when is None:
-        warnings.append(f"archive date {stamp!r} is not a date and time; left out")
+        warnings.append(msg("archive date {stamp!r} is not a date and time; left out", stamp=stamp))
     size_text = _attr(element, ("size", "bytes"))
     size = int(size_text) if size_text.isdigit() else None
     path = _attr(element, ("path", "location", "file")).replace("\\", "/").lstrip("/")
@@ -236,11 +237,13 @@ def parse_call(data: bytes, fallback_call_id: str) -> LegacyCall:
     start_element = single.get("start")
     start_text = _text(start_element) if start_element is not None else ""
     if not start_text:
-        raise LegacyFormatError("has no <start> (the call's start date and time)", NO_START)
+        raise LegacyFormatError(msg("has no <start> (the call's start date and time)"), NO_START)
     try:
         start = parse_start(start_text)
     except ValueError as exc:
-        raise LegacyFormatError(f"has an invalid <start> {start_text!r}: {exc}", NO_START) from None
+        raise LegacyFormatError(
+            msg("has an invalid <start> {start!r}: {error}", start=start_text, error=exc), NO_START
+        ) from None
 
     def text(key: str) -> str:
         element = single.get(key)
@@ -251,13 +254,15 @@ def parse_call(data: bytes, fallback_call_id: str) -> LegacyCall:
         try:
             duration = _duration(raw)
         except ValueError:
-            warnings.append(f"duration {raw!r} is not a number of seconds; read from the audio")
+            warnings.append(
+                msg("duration {raw!r} is not a number of seconds; read from the audio", raw=raw)
+            )
 
     direction = Direction.INTERNAL
     if raw := text("direction"):
         found = DIRECTIONS.get(norm(raw))
         if found is None:
-            warnings.append(f"direction {raw!r} is not known; taken as internal")
+            warnings.append(msg("direction {raw!r} is not known; taken as internal", raw=raw))
         else:
             direction = found
 
@@ -268,7 +273,7 @@ def parse_call(data: bytes, fallback_call_id: str) -> LegacyCall:
         if kind_text:
             owner_kind = OWNER_KINDS.get(norm(kind_text))
             if owner_kind is None:
-                warnings.append(f"owner type {kind_text!r} is not known; left empty")
+                warnings.append(msg("owner type {kind!r} is not known; left empty", kind=kind_text))
     if not owner:
         owner_kind = None
 
@@ -279,12 +284,15 @@ def parse_call(data: bytes, fallback_call_id: str) -> LegacyCall:
         value = re.sub(r"\s+", "", _text(checksum_element)).lower()
         if algorithm.lower() not in SHA256_NAMES:
             warnings.append(
-                f"checksum algorithm {algorithm!r} is not supported (only SHA-256); "
-                "the recording cannot be verified"
+                msg(
+                    "checksum algorithm {algorithm!r} is not supported (only SHA-256); "
+                    "the recording cannot be verified",
+                    algorithm=algorithm,
+                )
             )
         elif not _SHA256.match(value):
             warnings.append(
-                "checksum is not 64 hexadecimal digits; the recording cannot be verified"
+                msg("checksum is not 64 hexadecimal digits; the recording cannot be verified")
             )
         else:
             checksum = value
@@ -293,9 +301,9 @@ def parse_call(data: bytes, fallback_call_id: str) -> LegacyCall:
         if raw.lower() in _TRUE:
             authenticated = True
         elif raw.lower() not in _FALSE:
-            warnings.append(f"authenticated {raw!r} is not true or false; ignored")
+            warnings.append(msg("authenticated {raw!r} is not true or false; ignored", raw=raw))
     if authenticated and checksum_element is None:
-        warnings.append("marked authenticated but has no checksum; it cannot be verified")
+        warnings.append(msg("marked authenticated but has no checksum; it cannot be verified"))
 
     archives = [a for a in (_archive(e, warnings) for e in call.archives) if a is not None]
     names = {number: name for number, name in call.parties + call.agents if name}
@@ -380,12 +388,18 @@ def _connector(element: ET.Element, order: int, problems: list[str]) -> LegacyCo
     legacy_id = _attr(element, ("id",)) or str(order)
     legacy_type = _attr(element, ("type", "kind"))
     if not legacy_type:
-        problems.append(f"connector {legacy_id} names no type; not migrated")
+        problems.append(msg("connector {id} names no type; not migrated", id=legacy_id))
         return None
     created_text = _attr(element, ("created", "createdat"))
     created = _moment(created_text) if created_text else None
     if created_text and created is None:
-        problems.append(f"connector {legacy_id}: created {created_text!r} is not a date; ignored")
+        problems.append(
+            msg(
+                "connector {id}: created {created!r} is not a date; ignored",
+                id=legacy_id,
+                created=created_text,
+            )
+        )
     settings: dict[str, str] = {}
     secrets: list[str] = []
     values = list(element.attrib.items()) + [
@@ -425,7 +439,9 @@ def parse_connector_file(data: bytes) -> LegacySettings:
             if found is None:
                 continue
             if found.legacy_id in seen:
-                problems.append(f"connector id {found.legacy_id} appears twice; the first is used")
+                problems.append(
+                    msg("connector id {id} appears twice; the first is used", id=found.legacy_id)
+                )
                 continue
             seen.add(found.legacy_id)
             connectors.append(found)

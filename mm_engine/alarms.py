@@ -61,6 +61,10 @@ SYSTEM_OPERATOR = "system operator"
 
 # (type, variant) -> (severity, template). Templates are the seed's texts, with named fields;
 # marked for the catalogs, translated by a front end with template_of() and fill().
+# Words the service puts into the templates' fields ({event}, {action}); marked here so the
+# catalogs carry them, and a front end translates a field's value when its catalog has it.
+FIELD_WORDS = (N_("started"), N_("shutdown"), N_("run"))
+
 TEMPLATES: dict[tuple[AlarmType, str], tuple[Severity, str]] = {
     (AlarmType.DISK_SPACE_ERROR, "calculate"): (
         Severity.MAJOR,

@@ -153,13 +153,7 @@ def refusal_reason(principal: Principal, op: Operation) -> str | None:
             return msg("only administrators may")
         if RULES[op] == _STAFF:
             return msg("only administrators and standard users may")
-        plural = {
-            Role.ADMINISTRATOR: "administrators",
-            Role.STANDARD: "standard users",
-            Role.END_USER: "end users",
-        }
-        roles = " and ".join(sorted(plural[r] for r in RULES[op]))
-        return msg("only {roles} may", roles=roles)
+        return msg("this account's role may not")
     if principal.role is Role.END_USER and op in _RECORDING_OPS:
         if not principal.rights.replay_enabled:
             return msg("replay is not enabled for this account")

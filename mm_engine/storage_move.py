@@ -41,8 +41,8 @@ from mm_engine.primary_storage import (
     Location,
     PrimaryStorage,
 )
-from mm_engine.storage.base import Accessibility, Store
-from mm_engine.text import msg, msgn
+from mm_engine.storage.base import STATE_WORDS, Accessibility, Store
+from mm_engine.text import Msg, msg, msgn
 
 KIND = "storage-migrate"
 BATCH = 200
@@ -315,7 +315,7 @@ class StorageMigration:
                 msg(
                     "Cannot write to {where}: it is {state}.",
                     where=self.primary.describe(target),
-                    state=state.value,
+                    state=Msg(STATE_WORDS[state]),
                 ),
                 msg(
                     "Check it (`mm connectors test NAME`, or the path and its permissions), then "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
 
-from mm_engine.text import msg
+from mm_engine.text import N_, msg
 
 
 class Accessibility(StrEnum):
@@ -16,6 +16,15 @@ class Accessibility(StrEnum):
     UNREACHABLE = "unreachable"
     DENIED = "denied"
     MISCONFIGURED = "misconfigured"
+
+
+# How each state reads inside a sentence ("it is {state}"), marked for the catalogs.
+STATE_WORDS: dict[Accessibility, str] = {
+    Accessibility.OK: N_("reachable"),
+    Accessibility.UNREACHABLE: N_("unreachable"),
+    Accessibility.DENIED: N_("denied"),
+    Accessibility.MISCONFIGURED: N_("misconfigured"),
+}
 
 
 @dataclass(frozen=True)

@@ -570,7 +570,7 @@ class DvdStore:
                     hint,
                 )
             raise WrongMedium(
-                msg("The disc in {drive} is a unknown medium, not a DVD+RW.", drive=self.drive),
+                msg("The disc in {drive} is an unknown medium, not a DVD+RW.", drive=self.drive),
                 hint,
             )
 

@@ -25,13 +25,15 @@ from mm_engine.errors import EngineBusy
 from mm_engine.lock import EngineLock
 from mm_engine.principal import Principal
 from mm_engine.session import Operation, Session, allowed
+from mm_tui.alarm_text import description
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.help import HelpDialog
 from mm_tui.dialogs.job_progress import JobDialog
+from mm_tui.i18n import _, tr
 from mm_tui.keymap import Keymap, keymap
 from mm_tui.screens.first_run import FirstRunScreen
 from mm_tui.screens.login import LoginScreen
-from mm_tui.screens.main import MainScreen
+from mm_tui.screens.main import TABS, MainScreen
 from mm_tui.widgets.alarms_table import AlarmsPanel
 from mm_tui.widgets.configuration_form import ConfigurationForm
 from mm_tui.widgets.recordings_table import RECORDING_COMMANDS, offered
@@ -54,17 +56,38 @@ TOAST_SEVERITY: dict[str, SeverityLevel] = {
 }
 
 
+def embedded_status() -> str:
+    """The header's words for a console that runs the engine role itself."""
+    return _("embedded engine")
+
+
+def service_status(pid: int | None) -> str:
+    """The header's words for a console beside a service (process ``pid``, when known)."""
+    return _("service running (pid {pid})").format(pid=pid) if pid else _("service running")
+
+
 class MMApp(App[None]):
     TITLE = "mm"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+q", "quit", _("Quit"), id="app.quit", priority=True),
     ]
 
-    def __init__(self, engine: Engine, status: str, *, service: Service | None = None) -> None:
-        """``service``: the engine role this console runs itself (embedded), if any."""
+    def __init__(
+        self,
+        engine: Engine,
+        status: str,
+        *,
+        service: Service | None = None,
+        beside_service: bool = False,
+    ) -> None:
+        """``status``: where the engine runs, as shown in the header (translated).
+        ``beside_service``: whether a service (another process) runs the engine role and this
+        console works beside it (its long jobs then go to the service). ``service``: the
+        engine role this console runs itself (embedded), if any."""
         super().__init__()
         self.engine = engine
         self.status = status
+        self.beside_service = beside_service
         self.service = service
         self._opened: Engine | None = None  # opened here after a restart: closed here too
         self.session: Session | None = None
@@ -97,7 +120,7 @@ class MMApp(App[None]):
         try:
             text = str(self.engine.config.get("console_keys"))
         except ValueError as exc:  # stored by hand, bypassing `mm config set`
-            text, wanted = str(exc), Keymap({}, error=str(exc))
+            text, wanted = str(exc), Keymap({}, error=tr(exc))
         else:
             wanted = keymap(text)
         if text == self._keys_read:
@@ -105,7 +128,7 @@ class MMApp(App[None]):
         self._keys_read = text
         self.set_keymap(wanted.keys)
         if wanted.problems():
-            self.notify(wanted.problems(), title="Keys", severity="warning", timeout=20)
+            self.notify(wanted.problems(), title=_("Keys"), severity="warning", timeout=20)
 
     @on(ConfigurationForm.Saved)
     def _settings_saved(self, message: ConfigurationForm.Saved) -> None:
@@ -147,8 +170,8 @@ class MMApp(App[None]):
             self._alarms_seen = int(alarm["id"])
             severity = str(alarm["severity"])
             self.notify(
-                str(alarm["message"]),
-                title=f"Alarm ({severity}): {alarm['type']}",
+                description(alarm),
+                title=_("Alarm ({severity}): {type}").format(severity=severity, type=alarm["type"]),
                 severity=TOAST_SEVERITY.get(severity, "warning"),
                 timeout=10 if TOAST_SEVERITY.get(severity) == "error" else None,
                 markup=False,
@@ -217,7 +240,8 @@ class MMApp(App[None]):
             service.start()
         except EngineBusy:  # another process took the engine role meanwhile
             pid = EngineLock(self.engine.data_dir.lock).holder()
-            self.status = f"service running (pid {pid})" if pid else "service running"
+            self.status = service_status(pid)
+            self.beside_service = True
         else:
             self.service = service
 
@@ -255,16 +279,18 @@ class MMApp(App[None]):
         self.push_screen(HelpDialog(rows))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("app: quit", "Log out and leave mm", self.action_quit)
-        yield SystemCommand("app: keys", "List the keys of this screen", self.action_help)
-        yield SystemCommand("app: theme", "Change the colours", self.action_change_theme)
+        yield SystemCommand("app: quit", _("Log out and leave mm"), self.action_quit)
+        yield SystemCommand("app: keys", _("List the keys of this screen"), self.action_help)
+        yield SystemCommand("app: theme", _("Change the colours"), self.action_change_theme)
         if not isinstance(screen, MainScreen) or self.session is None:
             return
         principal = self.session.principal
-        yield SystemCommand("session: log out", "Log out (audited)", self.action_logout)
+        yield SystemCommand("session: log out", _("Log out (audited)"), self.action_logout)
         for tab in screen.visible_tabs():
             yield SystemCommand(
-                f"{tab}: show", f"Open the {tab} tab", lambda t=tab: screen.show_tab(t)
+                f"{tab}: show",
+                _("Open the {tab} tab").format(tab=_(TABS[tab][0])),
+                lambda t=tab: screen.show_tab(t),
             )
         for verb, help_text, action in RECORDING_COMMANDS:
             if offered(principal, action):
@@ -276,13 +302,13 @@ class MMApp(App[None]):
         if allowed(principal, Operation.ALARMS_VIEW):
             yield SystemCommand(
                 "alarms: refresh",
-                "Reload the alarms",
+                _("Reload the alarms"),
                 lambda: self._run_on(screen, "alarms-panel", "alarms", "refresh_alarms"),
             )
         if allowed(principal, Operation.ALARMS_MANAGE):
             yield SystemCommand(
                 "alarms: acknowledge",
-                "Acknowledge the selected alarm",
+                _("Acknowledge the selected alarm"),
                 lambda: self._run_on(screen, "alarms-panel", "alarms", "acknowledge"),
             )
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mm_tui.alarm_text import description
 from mm_tui.context import open_session
 from mm_tui.i18n import _, plural
 from mm_tui.output import command, print_json, print_table
@@ -46,10 +47,13 @@ def list_(
     json_out: Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))] = False,
 ) -> None:
     with open_session() as session:
-        rows = [public(a) for a in session.alarms_list(limit, include_acknowledged=all_)]
+        alarms = session.alarms_list(limit, include_acknowledged=all_)
+    rows = [public(a) for a in alarms]
     if json_out:
-        print_json(rows)
+        print_json(rows)  # the stored English: scripts read the same in every language
         return
+    for row, alarm in zip(rows, alarms, strict=True):
+        row["message"] = description(alarm)
     if not rows:
         sys.stderr.write((_("No alarms.") if all_ else _("No unacknowledged alarms.")) + "\n")
         return

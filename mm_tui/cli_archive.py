@@ -10,7 +10,7 @@ import typer
 
 from mm_engine.errors import Refused
 from mm_tui.context import open_session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_table
 
 app = typer.Typer(help=_("Archive recordings to the active connector."), no_args_is_help=True)
@@ -79,7 +79,7 @@ def run(json_out: JsonOpt = False) -> None:
     if report.status in ("unreachable", "stopped", "failed"):
         raise fail(
             _("Archiving to {connector} stopped: {error}").format(
-                connector=report.connector, error=report.error
+                connector=report.connector, error=tr(report.error)
             ),
             _("The next run (every archive_interval_minutes) catches up by itself."),
             EXIT_FAILED,
@@ -151,5 +151,5 @@ def status(json_out: JsonOpt = False) -> None:
         if last["failed"]:
             line += _(", {count} failed").format(count=len(last["failed"]))
         if last["error"]:
-            line += f" ({last['error']})"
+            line += f" ({tr(last['error'])})"
         sys.stderr.write(line + ".\n")

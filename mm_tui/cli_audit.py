@@ -15,7 +15,7 @@ from mm_engine.errors import Refused
 from mm_engine.session import Operation
 from mm_tui.cli_recordings import parse_time
 from mm_tui.context import open_session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_table
 from mm_tui.prompt import read_new_password
 
@@ -127,7 +127,7 @@ def verify(json_out: JsonOpt = False) -> None:
     if not report.ok:
         raise fail(
             _("Audit trail broken at event {id}: {reason}.").format(
-                id=report.first_broken_id, reason=report.reason
+                id=report.first_broken_id, reason=tr(report.reason)
             ),
             _("Events were edited, removed or reordered in the database file."),
             code=EXIT_FAILED,

@@ -23,7 +23,7 @@ from mm_engine.paths import DataDir
 from mm_engine.principal import SYSTEM
 from mm_engine.session import Operation
 from mm_tui.context import open_session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.output import command, print_json
 from mm_tui.prompt import read_new_password
 
@@ -187,7 +187,7 @@ def _report(result: RestoreResult, file: Path) -> None:
     else:
         out.write(
             _("Warning: the audit trail does not verify: {problem}.").format(
-                problem=result.audit_problem
+                problem=tr(result.audit_problem)
             )
             + "\n"
         )
@@ -210,7 +210,7 @@ def _report(result: RestoreResult, file: Path) -> None:
     )
     advice = storage_advice(result)
     if advice:
-        out.write(_("Warning: {advice}").format(advice=advice) + "\n")
+        out.write(_("Warning: {advice}").format(advice=tr(advice)) + "\n")
 
 
 @app.command(

@@ -13,7 +13,7 @@ from mm_engine.lock import EngineLock
 from mm_engine.rebuild import iter_report_lines
 from mm_engine.session import Operation
 from mm_tui.context import open_session
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 from mm_tui.output import EXIT_FAILED, command, print_json
 
 app = typer.Typer(help=_("Rebuild the catalogue from the stored recordings."), no_args_is_help=True)
@@ -84,6 +84,6 @@ def rebuild(
         print_json(report.to_dict())
     else:
         for line in iter_report_lines(report):
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(tr(line) + "\n")
     if report.skipped:
         raise typer.Exit(EXIT_FAILED)

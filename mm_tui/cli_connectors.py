@@ -21,7 +21,7 @@ from mm_engine.session import Operation, Session
 from mm_engine.storage import registry
 from mm_engine.storage.fields import Field
 from mm_tui.context import open_session
-from mm_tui.i18n import _, ngettext, plural
+from mm_tui.i18n import _, ngettext, plural, tr
 from mm_tui.output import (
     EXIT_FAILED,
     command,
@@ -100,7 +100,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 def _read_secret(field: Field) -> str:
     if sys.stdin.isatty():
-        return getpass.getpass(f"{field.label} ({field.name}): ")
+        return getpass.getpass(f"{_(field.label)} ({field.name}): ")
     line = sys.stdin.readline()
     value = line.removesuffix("\n").removesuffix("\r")
     if not value:
@@ -206,7 +206,7 @@ def _out(info: ConnectorInfo, json_out: bool, test: TestResult | None = None) ->
     flat.update({f"settings.{k}": v for k, v in info.settings.items()})
     print_record(flat)
     if test is not None:
-        sys.stderr.write(test.message + "\n")
+        sys.stderr.write(tr(test.message) + "\n")
 
 
 @app.command("types", help=_("The storage types a connector can have, with their settings."))
@@ -218,7 +218,7 @@ def types(json_out: JsonOpt = False) -> None:
         print_json(kinds)
         return
     for kind in kinds:
-        sys.stdout.write(f"{kind['type']}: {kind['title']}\n")
+        sys.stdout.write(f"{kind['type']}: {_(kind['title'])}\n")
         for f in kind["fields"]:
             flags = [
                 _("secret: --secret") if f["secret"] else "",
@@ -226,9 +226,9 @@ def types(json_out: JsonOpt = False) -> None:
                 _("default {value}").format(value=f["default"]) if f["default"] else "",
             ]
             extra = ", ".join(x for x in flags if x)
-            sys.stdout.write(f"  {f['name']:<20} {f['label']} ({extra})\n")
+            sys.stdout.write(f"  {f['name']:<20} {_(f['label'])} ({extra})\n")
             if f["help"]:
-                sys.stdout.write(f"  {'':<20} {f['help']}\n")
+                sys.stdout.write(f"  {'':<20} {_(f['help'])}\n")
 
 
 @app.command(
@@ -380,7 +380,7 @@ def test_(name: NameArg, json_out: JsonOpt = False) -> None:
     if json_out:
         print_json(result.to_dict())
     elif result.ok:
-        sys.stdout.write(result.message + "\n")
+        sys.stdout.write(tr(result.message) + "\n")
     if not result.ok:
         if json_out:
             raise typer.Exit(EXIT_FAILED)

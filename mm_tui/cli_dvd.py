@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mm_tui.context import open_session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.output import EXIT_FAILED, command, fail, print_json, print_record, print_table
 
 app = typer.Typer(help=_("DVD+RW drive, discs and the disc catalogue."), no_args_is_help=True)
@@ -69,7 +69,7 @@ def _status_lines(item: dict[str, Any]) -> dict[str, Any]:
         )
     lines[_("discs")] = item["discs"]
     if item["problem"]:
-        lines[_("problem")] = item["problem"]
+        lines[_("problem")] = tr(item["problem"])
     return lines
 
 

@@ -11,7 +11,7 @@ import typer
 from mm_engine.errors import InvalidInput
 from mm_engine.job_queue import KINDS, JobState
 from mm_tui.context import open_session
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 from mm_tui.output import (
     EXIT_FAILED,
     EXIT_REFUSED,
@@ -47,8 +47,8 @@ def _record(state: JobState) -> dict[str, Any]:
         "progress": _progress(state),
         "params": ", ".join(f"{k}={v}" for k, v in state.params.items()),
         "cancel_requested_by": state.cancel_requested_by,
-        "error": state.error,
-        "hint": state.hint,
+        "error": tr(state.error),
+        "hint": tr(state.hint),
     }
 
 

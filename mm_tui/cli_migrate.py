@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mm_tui.context import open_session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.output import command, print_json
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def print_summary(summary: Summary) -> None:
             out(
                 "  "
                 + _("kept {name} (was {was}): {why}").format(
-                    name=kept["name"], was=kept["was"], why=kept["why"]
+                    name=kept["name"], was=kept["was"], why=tr(kept["why"])
                 )
             )
     if summary.skipped:
@@ -112,11 +112,11 @@ def print_summary(summary: Summary) -> None:
             out(f"  {reason}: {count:,}")
             examples = [s for s in summary.skipped_files if s.category == reason]
             for skip in examples[:SHOWN_PER_REASON]:
-                out(f"    {skip.file} {skip.reason}")
+                out(f"    {skip.file} {tr(skip.reason)}")
     if summary.warnings:
         out(_("Warnings: {count:,} (`--json` lists them), e.g.:").format(count=summary.warnings))
         for warning in summary.warning_files[:SHOWN_PER_REASON]:
-            out(f"  {warning.file}: {warning.reason}")
+            out(f"  {warning.file}: {tr(warning.reason)}")
     if summary.connectors_created:
         out(_("Connectors created (their passwords are empty: set them before use):"))
         for c in summary.connectors_created:
@@ -137,7 +137,7 @@ def print_summary(summary: Summary) -> None:
     for c in summary.connectors_skipped:
         out(
             _("Legacy connector {id} ({type}) not migrated: {reason}").format(
-                id=c["legacy_id"], type=c["legacy_type"], reason=c["reason"]
+                id=c["legacy_id"], type=c["legacy_type"], reason=tr(c["reason"])
             )
         )
     for legacy_id, count in summary.archive_locations_dropped.items():

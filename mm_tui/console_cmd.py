@@ -27,21 +27,19 @@ def run_console() -> int:
         )
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         logging.getLogger("watchdog").setLevel(logging.WARNING)
+        from mm_tui.app import MMApp, embedded_status, service_status  # Textual: console only
+
         embedded = Service(engine)
         service: Service | None = embedded
-        # not translated yet: connectors_panel.py reads "service running" from this text
-        status = "embedded engine"
+        status = embedded_status()
         try:
             embedded.start()
         except EngineBusy:
             service = None
-            pid = EngineLock(engine.data_dir.lock).holder()
-            status = f"service running (pid {pid})" if pid else "service running"
-
-        from mm_tui.app import MMApp  # Textual loads only for the console
+            status = service_status(EngineLock(engine.data_dir.lock).holder())
 
         try:
-            MMApp(engine, status, service=service).run()
+            MMApp(engine, status, service=service, beside_service=service is None).run()
         finally:
             if service is not None:
                 service.stop()

@@ -18,6 +18,7 @@ from textual.dom import DOMNode
 from textual.keys import REPLACED_KEYS, Keys, _normalize_key_list, key_to_character
 
 from mm_engine.config import MODIFIERS, key_bindings
+from mm_tui.i18n import _, tr
 
 # the packages whose classes bind keys; every module in them is looked at
 PACKAGES = ("mm_tui.screens", "mm_tui.widgets", "mm_tui.dialogs")
@@ -123,23 +124,27 @@ class Keymap:
     def problems(self) -> str:
         """One message for the person, or "" when everything applies."""
         if self.error:
-            return (
-                f"console_keys is not used: {self.error}. Fix it in the Configuration tab "
+            return _(
+                "console_keys is not used: {error}. Fix it in the Configuration tab "
                 "or with `mm config set console_keys ...`; the standard keys apply."
-            )
+            ).format(error=self.error)
         parts = []
         if self.unknown_ids:
-            parts.append(f"no binding has the id {', '.join(self.unknown_ids)}")
+            parts.append(_("no binding has the id {ids}").format(ids=", ".join(self.unknown_ids)))
         if self.unknown_keys:
-            parts.append(f"{', '.join(self.unknown_keys)} is not a key")
+            parts.append(_("{keys} is not a key").format(keys=", ".join(self.unknown_keys)))
         if self.clashes:
-            parts.append(f"a key would do two things at once ({'; '.join(self.clashes)})")
+            parts.append(
+                _("a key would do two things at once ({clashes})").format(
+                    clashes="; ".join(self.clashes)
+                )
+            )
         if not parts:
             return ""
-        return (
-            f"console_keys: {'; '.join(parts)}. Those entries are left out, the others apply. "
+        return _(
+            "console_keys: {problems}. Those entries are left out, the others apply. "
             "Press ? to see the ids and keys of a screen (docs/configuration.md lists them all)."
-        )
+        ).format(problems="; ".join(parts))
 
 
 def keymap(text: str) -> Keymap:
@@ -147,7 +152,7 @@ def keymap(text: str) -> Keymap:
     try:
         asked = key_bindings(text)
     except ValueError as exc:
-        return Keymap({}, error=str(exc))
+        return Keymap({}, error=tr(exc))
     if not asked:
         return Keymap({})  # the usual case: nothing more to import at start-up
     known = bindings()

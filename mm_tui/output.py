@@ -12,7 +12,7 @@ import typer
 from rich.cells import cell_len
 
 from mm_engine.errors import MMError
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -72,9 +72,11 @@ def print_rows(
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_FAILED) -> typer.Exit:
-    sys.stderr.write(_("Error: {message}").format(message=message) + "\n")
+    """Say ``message`` and ``hint`` on stderr (the engine's sentences in the user's language)
+    and return the exit for ``code``."""
+    sys.stderr.write(_("Error: {message}").format(message=tr(message)) + "\n")
     if hint:
-        sys.stderr.write(f"{hint}\n")
+        sys.stderr.write(f"{tr(hint)}\n")
     return typer.Exit(code)
 
 

@@ -401,7 +401,7 @@ def test_mm_in_a_16_colour_terminal_sends_only_the_16_colours(
             term.keys("C-p")
             term.wait_for("Search for commands")
             term.keys(f"{tab}: show")
-            term.wait_for(f"Open the {tab} tab")
+            term.wait_for(f"Open the {tab.capitalize()} tab")  # the tab's name as shown
             term.keys("Enter")
             screens[tab] = term.wait_for(shows)
         term.keys("?")

@@ -219,7 +219,7 @@ async def test_beside_a_service_the_service_migrates_and_the_tab_shows_its_summa
     account(fast_engine, "alice", Role.ADMINISTRATOR)
     svc = in_process_service(fast_engine)
     try:
-        app = MMApp(fast_engine, f"service running (pid {os.getpid()})")
+        app = MMApp(fast_engine, f"service running (pid {os.getpid()})", beside_service=True)
         async with app.run_test(size=SMALL) as pilot:
             await log_in(pilot, "alice")
             await ask_to_migrate(pilot, source)
@@ -425,7 +425,7 @@ async def test_restore_beside_a_running_service_is_refused_with_what_to_do(
     fast_engine: Engine,
 ) -> None:
     account(fast_engine, "alice", Role.ADMINISTRATOR)
-    app = MMApp(fast_engine, "service running (pid 4242)")
+    app = MMApp(fast_engine, "service running (pid 4242)", beside_service=True)
     async with app.run_test(size=SMALL) as pilot:
         await log_in(pilot, "alice")
         await open_tab(pilot, "configuration")

@@ -468,7 +468,7 @@ async def test_the_console_beside_a_service_hands_the_migration_over_and_shows_p
     new_root = tmp_path / "bigdisk"
     svc = in_process_service(world)
     try:
-        app = MMApp(world, f"service running (pid {os.getpid()})")
+        app = MMApp(world, f"service running (pid {os.getpid()})", beside_service=True)
         async with app.run_test(size=SMALL) as pilot:
             await log_in(pilot, "alice")
             app.screen.query_one("TabbedContent").active = "configuration"  # type: ignore[attr-defined]
@@ -508,7 +508,7 @@ async def test_escape_in_the_console_asks_then_cancels_the_services_job(
     gate = Gate(world, recs[2])
     svc = in_process_service(world)
     try:
-        app = MMApp(world, f"service running (pid {os.getpid()})")
+        app = MMApp(world, f"service running (pid {os.getpid()})", beside_service=True)
         async with app.run_test(size=SMALL) as pilot:
             await log_in(pilot, "sam")
             sams_session = app.session  # type: ignore[attr-defined]
@@ -553,7 +553,7 @@ async def test_archive_now_beside_a_service_is_run_by_the_service(
     world.connectors.activate("nas")
     svc = in_process_service(world)
     try:
-        app = MMApp(world, f"service running (pid {os.getpid()})")
+        app = MMApp(world, f"service running (pid {os.getpid()})", beside_service=True)
         async with app.run_test(size=SMALL) as pilot:
             await log_in(pilot, "alice")
             app.screen.query_one("TabbedContent").active = "connectors"  # type: ignore[attr-defined]

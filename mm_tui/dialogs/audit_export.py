@@ -22,7 +22,7 @@ from mm_engine.audit import AuditFilter
 from mm_engine.errors import InvalidInput
 from mm_engine.passwords import check_new_password
 from mm_engine.session import Session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, error_text, plural
 from mm_tui.widgets.forms import Form, FormField, label_width, report_failure
 
 
@@ -109,10 +109,9 @@ class AuditExportDialog(ModalScreen[Path | None]):
         values, form = event.values, event.form
         problems: dict[str, str] = {}
         try:
-            # the engine's message, English like every engine message for now
-            check_new_password(values["password"], "The export password")
-        except InvalidInput as exc:
-            problems["password"] = str(exc)
+            check_new_password(values["password"], _("The export password"))
+        except InvalidInput as exc:  # the engine's own words
+            problems["password"] = error_text(exc)
         if not problems and values["password"] != values["again"]:
             problems["again"] = _("The two passwords differ; type them again.")
         if not values["path"].strip():

@@ -27,7 +27,7 @@ from mm_engine.errors import InvalidInput
 from mm_engine.passwords import check_new_password
 from mm_engine.session import Session
 from mm_tui.dialogs.job_progress import JobDialog
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 from mm_tui.widgets.forms import YES, Form, FormField, label_width
 
 
@@ -114,7 +114,7 @@ class BackupDialog(ModalScreen[BackupRequest | None]):
         try:
             check_new_password(values["password"], _("The backup password"))
         except InvalidInput as exc:  # the engine's own words
-            problems["password"] = exc.message
+            problems["password"] = tr(exc.message)
         if "password" not in problems and values["password"] != values["again"]:
             problems["again"] = _("The two passwords differ; type them again.")
         if problems:

@@ -34,7 +34,7 @@ from mm_engine.errors import InvalidInput, InvalidSetting
 from mm_engine.session import Session
 from mm_engine.storage.fields import Field, validate
 from mm_tui.dialogs.device_flow import DeviceFlowDialog
-from mm_tui.i18n import N_, _
+from mm_tui.i18n import N_, _, error_text, tr
 from mm_tui.widgets.forms import NO, YES, FieldKind, Form, FormField, report_failure
 
 FORM_ID = "connector-form"
@@ -57,8 +57,14 @@ def form_name(key: str) -> str:
 
 def field_message(exc: InvalidSetting) -> str:
     """The engine's message without the "Setting 'x': " lead: it is shown beside field x."""
-    text = exc.message.removeprefix(f"Setting '{exc.key}': ")
-    return f"{text}. {exc.hint}" if exc.hint else text
+    text = tr(exc.problem)
+    return f"{text}. {tr(exc.hint)}" if exc.hint else text
+
+
+def _name_rule() -> str:
+    """The engine's rule for connector names, as a sentence."""
+    rule = _(NAME_RULE)
+    return rule[:1].upper() + rule[1:] + "."
 
 
 def _placeholder(f: Field) -> str:
@@ -73,15 +79,19 @@ def setting_field(kind: str, f: Field, info: ConnectorInfo | None) -> FormField:
     """One storage setting as a form field, filled from the saved connector (secrets empty)."""
     name = form_name(f.name)
     saved = info.settings.get(f.name, "") if info is not None else ""
-    notes = [f.help] if f.help else []
+    notes = [_(f.help)] if f.help else []
     if f.choices:
         value = saved or f.default or f.choices[0]
         choices = tuple((c, c) for c in f.choices)
-        return FormField(name, f.label, value, "choice", help=" ".join(notes), choices=choices)
+        return FormField(name, _(f.label), value, "choice", help=" ".join(notes), choices=choices)
     if (kind, f.name) == (GDRIVE, TOKEN):
         shown = _("authorized; ctrl+g signs in again") if saved else _("not authorized yet")
         return FormField(
-            name, f.label, "", placeholder=shown, help=_("Sign in with Google (ctrl+g) fills it.")
+            name,
+            _(f.label),
+            "",
+            placeholder=shown,
+            help=_("Sign in with Google (ctrl+g) fills it."),
         )
     value = ""
     placeholder = _placeholder(f)
@@ -92,7 +102,7 @@ def setting_field(kind: str, f: Field, info: ConnectorInfo | None) -> FormField:
         # a required field's default is filled in; an optional one's only shows as a hint
         value = saved if info is not None else (f.default if f.required else "")
     kind_of: FieldKind = "password" if f.secret and not f.multiline else "text"
-    return FormField(name, f.label, value, kind_of, placeholder, " ".join(notes))
+    return FormField(name, _(f.label), value, kind_of, placeholder, " ".join(notes))
 
 
 def form_fields(
@@ -104,7 +114,7 @@ def form_fields(
             _("Name"),
             info.name if info is not None else "",
             placeholder=_("e.g. NAS archive"),
-            help="" if info is not None else NAME_RULE[:1].upper() + NAME_RULE[1:] + ".",
+            help="" if info is not None else _name_rule(),
             max_length=64,
         )
     ]
@@ -202,14 +212,14 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
                 yield label
                 if self.info is None:
                     yield Select(
-                        [(k.title, k.kind) for k in self.kinds.values()],
+                        [(_(k.title), k.kind) for k in self.kinds.values()],
                         value=self.kind,
                         allow_blank=False,
                         id="connector-edit-type",
                         compact=True,
                     )
                 else:
-                    yield Static(self.kind_info.title, id="connector-edit-type-shown")
+                    yield Static(_(self.kind_info.title), id="connector-edit-type-shown")
             yield Vertical(self._new_form(), id="connector-edit-body")
             yield Static("", id="connector-edit-verdict", markup=False)
             if self.read_only:  # the form has no buttons then
@@ -314,7 +324,7 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
         try:
             check_name(name)
         except InvalidInput as exc:
-            return name, f"{exc.message} {exc.hint}".strip()
+            return name, error_text(exc)
         if name.lower() in self.taken:
             return name, _(
                 "A connector named {name!r} exists already: choose another name."
@@ -427,7 +437,7 @@ class ConnectorEditDialog(ModalScreen[ConnectorInfo | None]):
     @on(Tested)
     def _tested(self, message: Tested) -> None:
         result = message.result
-        self._verdict(f"{'✓' if result.ok else '✗'} {result.message}", ok=result.ok)
+        self._verdict(f"{'✓' if result.ok else '✗'} {tr(result.message)}", ok=result.ok)
 
     def verdict(self) -> str:
         return str(self.query_one("#connector-edit-verdict", Static).render())

@@ -24,7 +24,7 @@ from textual.worker import Worker
 from mm_engine.connectors import DriveSignIn, SignInCancelled
 from mm_engine.errors import MMError
 from mm_engine.session import Session
-from mm_tui.i18n import _, ngettext
+from mm_tui.i18n import _, error_text, ngettext
 from mm_tui.widgets.forms import report_failure
 
 
@@ -176,8 +176,7 @@ class DeviceFlowDialog(ModalScreen[str | None]):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        error = message.error
-        self._show_failure(f"{error.message} {error.hint}".strip())
+        self._show_failure(error_text(message.error))
 
     def _show_failure(self, text: str) -> None:
         self.failed = True

@@ -22,7 +22,7 @@ from mm_engine.domain import Recording
 from mm_engine.download import WARNING, Download, default_destination, file_name
 from mm_engine.errors import MMError
 from mm_engine.session import Session
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, error_text, plural
 
 
 def size_text(size: int) -> str:
@@ -137,8 +137,7 @@ class DownloadDialog(ModalScreen[Download | None]):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        error = message.error
-        self._say(f"{error.message} {error.hint}".strip(), error=True)
+        self._say(error_text(message.error), error=True)
         self.query_one("#download-go", Button).disabled = False
         self.query_one("#download-folder", Input).focus()
 

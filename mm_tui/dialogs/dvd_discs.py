@@ -22,10 +22,27 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker
 
 from mm_engine.session import Session
+from mm_tui.i18n import N_, _, plural
 from mm_tui.widgets.forms import report_failure
 
 # narrow enough for 80 columns ("recs": recordings); the line under the list spells it out
-COLUMNS = ("disc", "label", "seq", "state", "recs", "size", "first call", "last call")
+COLUMNS = (
+    N_("disc"),
+    N_("label"),
+    N_("seq"),
+    N_("state"),
+    N_("recs"),
+    N_("size"),
+    N_("first call"),
+    N_("last call"),
+)
+# a disc's state (the catalogue's value) as people read it
+STATES = {
+    "in_drive": N_("in drive"),
+    "ejected": N_("ejected"),
+    "full": N_("full"),
+    "blanked": N_("blanked"),
+}
 
 
 def size_text(n: int) -> str:
@@ -50,9 +67,10 @@ def when(stamp: str | None, *, day_only: bool = False) -> str:
 
 def state_text(disc: dict[str, Any]) -> str:
     """ "in drive", "in drive, full", "ejected", "full", "blanked"."""
-    state = str(disc["state"]).replace("_", " ")
-    if disc["full"] and disc["state"] == "in_drive":
-        return f"{state}, full"
+    value = str(disc["state"])
+    state = _(STATES[value]) if value in STATES else value.replace("_", " ")
+    if disc["full"] and value == "in_drive":
+        return _("{state}, full").format(state=state)
     return state
 
 
@@ -61,7 +79,7 @@ def disc_row(disc: dict[str, Any]) -> tuple[str, ...]:
         disc["volume_id"],
         disc["label"],
         str(disc["sequence"]),
-        "full" if disc["full"] else state_text(disc),
+        _("full") if disc["full"] else state_text(disc),
         str(disc["recordings"]),
         size_text(disc["bytes"]),
         when(disc["first_call"], day_only=True),
@@ -70,22 +88,38 @@ def disc_row(disc: dict[str, Any]) -> tuple[str, ...]:
 
 
 def disc_detail(disc: dict[str, Any]) -> str:
-    text = (
-        f"{disc['volume_id']} ({disc['connector']}): {state_text(disc)}; "
-        f"{disc['recordings']} recording(s), {size_text(disc['bytes'])} in "
-        f"{disc['sessions']} session(s), {size_text(disc['used_bytes'])} of "
-        f"{size_text(disc['capacity_bytes'])} used"
-    )
+    values = {
+        "volume_id": disc["volume_id"],
+        "connector": disc["connector"],
+        "state": state_text(disc),
+        "count": disc["recordings"],
+        "size": size_text(disc["bytes"]),
+        "sessions": disc["sessions"],
+        "used": size_text(disc["used_bytes"]),
+        "capacity": size_text(disc["capacity_bytes"]),
+        "first": when(disc["first_call"]),
+        "last": when(disc["last_call"]),
+    }
     if disc["first_call"]:
-        text += f"; calls {when(disc['first_call'])} to {when(disc['last_call'])}"
-    return text + "."
+        text = plural(
+            "{volume_id} ({connector}): {state}; {count} recording(s), {size} in {sessions} "
+            "session(s), {used} of {capacity} used; calls {first} to {last}.",
+            disc["recordings"],
+        )
+    else:
+        text = plural(
+            "{volume_id} ({connector}): {state}; {count} recording(s), {size} in {sessions} "
+            "session(s), {used} of {capacity} used.",
+            disc["recordings"],
+        )
+    return text.format(**values)
 
 
 class DvdDiscsDialog(ModalScreen[None]):
     CSS_PATH = "dvd_discs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", id="dvd_discs.close"),
-        Binding("r", "reload", "Refresh", id="dvd_discs.refresh"),
+        Binding("escape,q", "close", _("Close"), id="dvd_discs.close"),
+        Binding("r", "reload", _("Refresh"), id="dvd_discs.refresh"),
     ]
 
     @dataclass
@@ -99,14 +133,14 @@ class DvdDiscsDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dvd-discs-box"):
-            yield Label("DVD discs", id="dvd-discs-title")
+            yield Label(_("DVD discs"), id="dvd-discs-title")
             table: DataTable[str] = DataTable(
                 cursor_type="row", zebra_stripes=True, id="dvd-discs-table"
             )
-            table.add_columns(*COLUMNS)
+            table.add_columns(*(_(c) for c in COLUMNS))
             yield table
-            yield Static("Reading the disc catalogue…", id="dvd-discs-detail", markup=False)
-            yield Static("r refreshes · esc closes", id="dvd-discs-note", markup=False)
+            yield Static(_("Reading the disc catalogue…"), id="dvd-discs-detail", markup=False)
+            yield Static(_("r refreshes · esc closes"), id="dvd-discs-note", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
@@ -145,11 +179,11 @@ class DvdDiscsDialog(ModalScreen[None]):
     def _detail(self) -> None:
         row = self.query_one(DataTable).cursor_row
         if not self.discs:
-            text = "No disc has been written yet."
+            text = _("No disc has been written yet.")
         elif 0 <= row < len(self.discs):
             text = disc_detail(self.discs[row])
         else:
-            text = f"{len(self.discs)} disc(s)."
+            text = plural("{count} disc(s).", len(self.discs)).format(count=len(self.discs))
         self.query_one("#dvd-discs-detail", Static).update(text)
 
     def rows(self) -> list[list[str]]:

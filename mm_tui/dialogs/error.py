@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from mm_engine.errors import MMError
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -21,19 +21,21 @@ class ErrorDialog(ModalScreen[None]):
     ]
 
     def __init__(self, title: str, message: str, hint: str = "") -> None:
+        """``title`` as shown; ``message`` and ``hint`` may be the engine's sentences
+        (:class:`mm_engine.text.Msg`), said in the console's language."""
         super().__init__()
         self._title = title
-        self._message = message
-        self._hint = hint
+        self._message = tr(message)
+        self._hint = tr(hint)
 
     @classmethod
     def for_exception(cls, error: BaseException) -> ErrorDialog:
         """Engine errors carry their own title and hint; anything else is a bug to report."""
         if isinstance(error, MMError):
-            return cls(error.title, error.message, error.hint)
+            return cls(_(error.title), error.message, error.hint)
         return cls(
             _("Unexpected error"),
-            f"{type(error).__name__}: {error}",
+            f"{type(error).__name__}: {tr(error)}",
             _("This is a bug in mm; the console keeps running. Please report what you did."),
         )
 

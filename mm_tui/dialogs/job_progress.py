@@ -9,10 +9,10 @@ Two ways to run one, with the same bar, counts, time left and closing summary:
   itself; the job is submitted to the service through the jobs table
   (:mod:`mm_engine.job_queue`) and the dialog watches its row twice a second.
 
-:func:`run_job` picks one of the two from the console's status. Either dialog closes with the
-job's result, or None when it failed (the failure is shown in the error dialog) or was
-cancelled. When cancelling is offered, escape asks first and the job stops after its current
-item.
+:func:`run_job` picks one of the two: the second when the app works beside a service
+(``MMApp.beside_service``). Either dialog closes with the job's result, or None when it
+failed (the failure is shown in the error dialog) or was cancelled. When cancelling is
+offered, escape asks first and the job stops after its current item.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from mm_engine.session import Session
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.verify_progress import time_left
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 from mm_tui.widgets.forms import report_failure
 
 POST_EVERY_S = 0.2
@@ -136,7 +136,7 @@ class JobDialog(ModalScreen[Any]):
             result = self.job(progress)
         except JobCancelled as exc:
             done = _("It stopped after its current item.")
-            self.post_message(self.Stopped(f"{exc.message} {done}"))
+            self.post_message(self.Stopped(f"{tr(exc.message)} {done}"))
             return
         self.post_message(self.Finished(result))
 
@@ -341,9 +341,9 @@ class QueuedJobDialog(JobDialog):
             self.result = state.result
             self._end(self.describe(state.result))
         elif state.status == "cancelled":
-            self._end(state.error or _("Cancelled."))
+            self._end(tr(state.error) or _("Cancelled."))
         else:
-            self._end(_("Stopped: {error}").format(error=state.error))
+            self._end(_("Stopped: {error}").format(error=tr(state.error)))
             self.app.push_screen(ErrorDialog(_("The job failed"), state.error, state.hint))
 
     @on(Worker.StateChanged)
@@ -358,8 +358,9 @@ def _queued(_progress: Callable[[int, int], None]) -> None:
 
 
 def beside_service(app: App[Any]) -> bool:
-    """Whether this console works beside a service, not on its own embedded engine."""
-    return not str(getattr(app, "status", "")).startswith("embedded")
+    """Whether this console works beside a service, not on its own embedded engine
+    (``MMApp.beside_service``; an app without it runs its engine itself)."""
+    return bool(getattr(app, "beside_service", False))
 
 
 def run_job(

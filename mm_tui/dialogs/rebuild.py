@@ -21,7 +21,7 @@ from textual.widgets import Label, Static
 from mm_engine.rebuild import RebuildReport, iter_report_lines
 from mm_engine.session import Session
 from mm_tui.dialogs.job_progress import run_job
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.widgets.forms import YES, Form, FormField, label_width
 
 LOCAL, FOLDER = "local", "/folder"  # choice values; a connector's value is its name (no /)
@@ -100,7 +100,7 @@ class RebuildDialog(ModalScreen[dict[str, Any] | None]):
 
 
 def describe_rebuild(result: dict[str, Any]) -> str:
-    lines = list(iter_report_lines(RebuildReport(**result)))
+    lines = [tr(line) for line in iter_report_lines(RebuildReport(**result))]
     if len(lines) > LINES_SHOWN:
         more = len(lines) - LINES_SHOWN
         lines = [

@@ -41,7 +41,7 @@ from mm_engine.lock import EngineLock
 from mm_engine.session import Operation, Session
 from mm_engine.storage.crypt import HEADER_SIZE, CryptError, Header
 from mm_tui.dialogs.job_progress import beside_service
-from mm_tui.i18n import _, plural
+from mm_tui.i18n import _, plural, tr
 from mm_tui.widgets.forms import Form, FormField, label_width, report_failure
 
 
@@ -110,7 +110,7 @@ def password_problem(path: Path, password: str) -> tuple[str, str]:
             header = BackupHeader.read(fh, str(path))
             inner = Header.parse(fh.read(HEADER_SIZE))
     except BackupError as exc:
-        return "path", exc.message
+        return "path", tr(exc.message)
     except CryptError:
         return "path", _(
             "{path} is cut short or damaged after its header; use another copy."

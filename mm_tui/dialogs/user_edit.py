@@ -31,7 +31,7 @@ from mm_engine.users import (
     parse_groups,
     parse_others,
 )
-from mm_tui.i18n import _, role_name
+from mm_tui.i18n import _, error_text, role_name
 from mm_tui.widgets.forms import NO, YES, Form, FormField, label_width, report_failure
 
 
@@ -95,7 +95,7 @@ def read_rights(values: dict[str, str]) -> tuple[Rights | None, dict[str, str]]:
         try:
             parsed[name] = parse(values[name])
         except InvalidInput as exc:
-            problems[name] = str(exc)
+            problems[name] = error_text(exc)
     if problems:
         return None, problems
     extension = parsed["extension"]
@@ -118,7 +118,7 @@ def password_problems(values: dict[str, str]) -> dict[str, str]:
     try:
         check_new_password(values["password"])
     except InvalidInput as exc:
-        return {"password": str(exc)}
+        return {"password": error_text(exc)}
     if values["password"] != values["again"]:
         return {"again": _("The two passwords differ; type them again.")}
     return {}
@@ -236,7 +236,7 @@ class AddUserDialog(_AccountDialog):
         try:
             check_name(values["name"])
         except InvalidInput as exc:
-            return {"name": str(exc)}
+            return {"name": error_text(exc)}
         return password_problems(values) or read_rights(values)[1]
 
     def apply(self, values: dict[str, str]) -> UserInfo:

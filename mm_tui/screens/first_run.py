@@ -14,10 +14,10 @@ from textual.widgets import Footer, Header, Label, Static
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
-from mm_engine.errors import Refused
+from mm_engine.errors import MMError, Refused
 from mm_engine.principal import SYSTEM, Principal, Role
 from mm_engine.session import Session
-from mm_tui.i18n import _
+from mm_tui.i18n import _, error_text, tr
 from mm_tui.widgets.forms import Form, FormField, label_width
 
 
@@ -98,6 +98,5 @@ class FirstRunScreen(Screen[Principal]):
             self.dismiss(event.worker.result)
         elif event.state is WorkerState.ERROR:
             error = event.worker.error
-            message = str(getattr(error, "message", error))
-            hint = str(getattr(error, "hint", ""))
-            self.query_one(Form).say(f"{message} {hint}".strip())
+            said = error_text(error) if isinstance(error, MMError) else tr(error)
+            self.query_one(Form).say(said)

@@ -10,8 +10,9 @@ from textual.widgets import Footer, Header, Label
 from textual.worker import Worker, WorkerState
 
 from mm_engine.engine import Engine
+from mm_engine.errors import MMError
 from mm_engine.principal import Principal
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 from mm_tui.widgets.forms import Form, FormField, label_width
 
 
@@ -82,4 +83,4 @@ class LoginScreen(Screen[Principal]):
             form.set_value("password", "")
             form.focus_field("password")
             error = event.worker.error
-            form.say(str(getattr(error, "message", error)))
+            form.say(tr(error.message) if isinstance(error, MMError) else tr(error))

@@ -8,40 +8,42 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from mm_engine.domain import Recording
 from mm_engine.download import Download
 from mm_engine.session import Operation, Session, allowed
 from mm_tui.dialogs.download import DownloadDialog
+from mm_tui.i18n import N_, _, role_name
 from mm_tui.widgets.alarms_table import AlarmsPanel
 from mm_tui.widgets.audit_panel import AuditPanel
 from mm_tui.widgets.configuration_form import ConfigurationForm
 from mm_tui.widgets.connectors_panel import ConnectorsPanel
+from mm_tui.widgets.footer import FittingFooter
 from mm_tui.widgets.migration_panel import MigrationPanel
 from mm_tui.widgets.player import PlayerPanel
 from mm_tui.widgets.recordings_table import RecordingsPanel, RecordingsTable, SelectionDownload
 from mm_tui.widgets.users_panel import UsersPanel
 
-# tab id -> (label, operation that shows it)
+# tab id -> (label, marked: translated where shown; operation that shows it)
 TABS: dict[str, tuple[str, Operation]] = {
-    "recordings": ("Recordings", Operation.SEARCH),
-    "connectors": ("Connectors", Operation.CONNECTORS_VIEW),
-    "audit": ("Audit", Operation.AUDIT_VIEW),
-    "alarms": ("Alarms", Operation.ALARMS_VIEW),
-    "migration": ("Migration", Operation.CONFIG_VIEW),
-    "configuration": ("Configuration", Operation.CONFIG_VIEW),
-    "users": ("Users", Operation.USERS_MANAGE),
+    "recordings": (N_("Recordings"), Operation.SEARCH),
+    "connectors": (N_("Connectors"), Operation.CONNECTORS_VIEW),
+    "audit": (N_("Audit"), Operation.AUDIT_VIEW),
+    "alarms": (N_("Alarms"), Operation.ALARMS_VIEW),
+    "migration": (N_("Migration"), Operation.CONFIG_VIEW),
+    "configuration": (N_("Configuration"), Operation.CONFIG_VIEW),
+    "users": (N_("Users"), Operation.USERS_MANAGE),
 }
 
 
 class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+l", "app.logout", "Log out", id="app.logout"),
-        Binding("question_mark", "app.help", "Help", id="app.help"),
-        Binding("space", "play_selected", "Play", id="recordings.play"),
-        Binding("w", "download", "Download", id="recordings.download"),
+        Binding("ctrl+l", "app.logout", _("Log out"), id="app.logout"),
+        Binding("question_mark", "app.help", _("Help"), id="app.help"),
+        Binding("space", "play_selected", _("Play"), id="recordings.play"),
+        Binding("w", "download", _("Download"), id="recordings.download"),
     ]
 
     def __init__(self, session: Session, status: str) -> None:
@@ -56,9 +58,9 @@ class MainScreen(Screen[None]):
         yield Header()
         with TabbedContent(id="tabs"):
             for tab in self.visible_tabs():
-                with TabPane(TABS[tab][0], id=tab):
+                with TabPane(_(TABS[tab][0]), id=tab):
                     yield from self._content(tab)
-        yield Footer(compact=True)  # at 80 columns every cell counts
+        yield FittingFooter(compact=True)  # at 80 columns every cell counts
 
     def _content(self, tab: str) -> ComposeResult:
         if tab == "recordings":
@@ -79,7 +81,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         p = self.session.principal
-        self.sub_title = f"{p.name} ({p.role.label}) · {self._status}"
+        self.sub_title = f"{p.name} ({role_name(p.role.value)}) · {self._status}"
 
     def show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -114,7 +116,7 @@ class MainScreen(Screen[None]):
             return
         rec = recordings.selected()
         if rec is None:
-            self.notify("Select a recording first.", title="Download")
+            self.notify(_("Select a recording first."), title=_("Download"))
             return
         self.download(rec, recordings.current_page())
 
@@ -125,7 +127,7 @@ class MainScreen(Screen[None]):
 
         def written(result: Download | None) -> None:
             if result is not None:
-                self.notify(f"Wrote {result.path}", title="Download")
+                self.notify(_("Wrote {path}").format(path=result.path), title=_("Download"))
 
         dialog = SelectionDownload if selection else DownloadDialog
         self.app.push_screen(dialog(self.session, rec, page or []), written)

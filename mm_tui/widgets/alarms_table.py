@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from mm_engine.session import Operation, Session, allowed
+from mm_tui.alarm_text import description
 from mm_tui.i18n import _, plural
 from mm_tui.widgets.forms import report_failure
 
@@ -100,7 +101,7 @@ class AlarmsPanel(Vertical):
                 str(alarm["type"]),
                 str(alarm["count"]),
                 _state(alarm),
-                str(alarm["message"]),
+                description(alarm),
                 key=str(alarm["id"]),
             )
         if self.alarms:

@@ -24,6 +24,7 @@ from mm_engine.config import SETTINGS
 from mm_engine.errors import InvalidSetting, MMError
 from mm_engine.primary_storage import HOSTED_KINDS
 from mm_engine.session import Operation, Session, allowed, refusal_reason
+from mm_engine.text import Msg
 from mm_tui.dialogs.backup import BackupDialog, BackupRequest, start_backup
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.error import ErrorDialog
@@ -37,6 +38,7 @@ from mm_tui.dialogs.restore import (
     start_restore,
 )
 from mm_tui.dialogs.storage_migrate import StorageMigrateDialog
+from mm_tui.i18n import N_, _, plural, tr
 from mm_tui.widgets.forms import Form, FormField, report_failure
 
 LABEL_WIDTH = max(len(key) for key in SETTINGS) + 2
@@ -45,7 +47,7 @@ LABEL_WIDTH = max(len(key) for key in SETTINGS) + 2
 def shown(value: Any) -> str:
     """A setting's value as it is typed back (`mm config set` accepts the same text)."""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return "yes" if value else "no"  # typed back: the parser's words, not translated
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -58,19 +60,22 @@ def check(changes: dict[str, str]) -> dict[str, str]:
         try:
             SETTINGS[key].parse(text)
         except ValueError as exc:
-            problems[key] = InvalidSetting(key, str(exc)).message
+            problem = (
+                exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], Msg) else str(exc)
+            )
+            problems[key] = tr(InvalidSetting(key, problem).message)
     return problems
 
 
 class ConfigurationForm(Vertical):
     DEFAULT_CSS = Path(__file__).with_suffix(".tcss").read_text(encoding="utf-8")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", id="configuration.save"),
-        Binding("ctrl+r", "revert", "Revert", id="configuration.revert"),
-        Binding("ctrl+o", "migrate", "Migrate storage", id="configuration.migrate"),
-        Binding("ctrl+b", "backup", "Back up", id="configuration.backup"),
-        Binding("ctrl+t", "restore", "Restore", id="configuration.restore"),
-        Binding("ctrl+g", "rebuild", "Rebuild catalogue", id="configuration.rebuild"),
+        Binding("ctrl+s", "save", _("Save"), id="configuration.save"),
+        Binding("ctrl+r", "revert", _("Revert"), id="configuration.revert"),
+        Binding("ctrl+o", "migrate", _("Migrate storage"), id="configuration.migrate"),
+        Binding("ctrl+b", "backup", _("Back up"), id="configuration.backup"),
+        Binding("ctrl+t", "restore", _("Restore"), id="configuration.restore"),
+        Binding("ctrl+g", "rebuild", _("Rebuild catalogue"), id="configuration.rebuild"),
     ]
 
     @dataclass
@@ -90,7 +95,13 @@ class ConfigurationForm(Vertical):
         self.sources: dict[str, str] = {}
         self._keep: set[str] = set()  # fields whose typed text a reload must not replace
         reason = refusal_reason(session.principal, Operation.CONFIG_CHANGE)
-        self.read_only = f"Read only: {reason} {Operation.CONFIG_CHANGE.value}." if reason else ""
+        self.read_only = (
+            _("Read only: {reason} {operation}.").format(
+                reason=tr(reason), operation=Operation.CONFIG_CHANGE.value
+            )
+            if reason
+            else ""
+        )
 
     def compose(self) -> ComposeResult:
         fields = [
@@ -98,15 +109,15 @@ class ConfigurationForm(Vertical):
                 key,
                 key,
                 kind="password" if setting.secret else "text",
-                help=setting.description,
+                help=_(setting.description),
             )
             for key, setting in SETTINGS.items()
         ]
         yield Form(
             fields,
             id="configuration",
-            submit="Save (ctrl+s)",
-            cancel="Revert (ctrl+r)",
+            submit=_("Save (ctrl+s)"),
+            cancel=_("Revert (ctrl+r)"),
             read_only=self.read_only,
             scroll=True,
             label_width=LABEL_WIDTH,
@@ -153,7 +164,7 @@ class ConfigurationForm(Vertical):
                 self.app,
                 self.session,
                 "storage_migrate",
-                f"Migrating the call storage to {to}",
+                _("Migrating the call storage to {to}").format(to=to),
                 _describe_migration,
                 on_close=self._reload_after,
                 to=to,
@@ -186,12 +197,12 @@ class ConfigurationForm(Vertical):
         def chosen(request: RestoreRequest | None) -> None:
             if request is None:
                 return
-            question = (
-                f"Restore {request.path}? You are logged out, the current database and keys "
+            question = _(
+                "Restore {path}? You are logged out, the current database and keys "
                 "are moved aside, and the backup's take their place."
-            )
+            ).format(path=request.path)
             self.app.push_screen(
-                ConfirmDialog("Restore the backup?", question, "Restore"),
+                ConfirmDialog(_("Restore the backup?"), question, _("Restore")),
                 lambda yes: confirmed(request, yes),
             )
 
@@ -220,9 +231,9 @@ class ConfigurationForm(Vertical):
             if (text if SETTINGS[key].secret else text != self.loaded.get(key))
         }
         if not changes:
-            self.form.say("Nothing changed.")
+            self.form.say(_("Nothing changed."))
             return
-        self.form.say(f"Saving {', '.join(changes)}…")
+        self.form.say(_("Saving {keys}…").format(keys=", ".join(changes)))
         self._save(changes)
 
     # -- I/O in threads ------------------------------------------------------------------------
@@ -243,7 +254,7 @@ class ConfigurationForm(Vertical):
             try:
                 self.session.config_set(key, text)
             except InvalidSetting as exc:
-                invalid[exc.key] = exc.message
+                invalid[exc.key] = tr(exc.message)
             except MMError as exc:
                 refused.append((key, exc))
             else:
@@ -266,13 +277,15 @@ class ConfigurationForm(Vertical):
             if key not in SETTINGS:
                 continue
             self.sources[key] = str(item["source"])
-            help_text = f"{item['source']} · {SETTINGS[key].description}"
+            help_text = f"{_source(str(item['source']))} · {_(SETTINGS[key].description)}"
             if SETTINGS[key].secret:
                 is_set = bool(item["value"])
                 if key not in keep:
                     form.set_value(key, "")
-                form.set_placeholder(key, "******** (type to replace)" if is_set else "not set")
-                help_text += " · left empty it stays as it is"
+                form.set_placeholder(
+                    key, _("******** (type to replace)") if is_set else _("not set")
+                )
+                help_text += " · " + _("left empty it stays as it is")
             else:
                 self.loaded[key] = shown(item["value"])
                 if key not in keep:
@@ -283,26 +296,40 @@ class ConfigurationForm(Vertical):
     def _saved(self, message: Saved) -> None:
         form = self.form
         form.show_errors(message.invalid)
-        done = f"Saved {', '.join(message.saved)}." if message.saved else "Nothing was saved."
+        done = (
+            _("Saved {keys}.").format(keys=", ".join(message.saved))
+            if message.saved
+            else _("Nothing was saved.")
+        )
         if message.saved:
-            self.notify(done, title="Configuration")
+            self.notify(done, title=_("Configuration"))
         if message.saved or message.refused:
             # show what the engine now holds; a value marked invalid stays as typed, to fix
             self._keep = set(message.invalid)
             self._load()
         if message.refused:
             self.app.push_screen(ErrorDialog.for_exception(message.refused[0][1]))
-            form.say(f"{done} Not saved: {', '.join(k for k, _ in message.refused)}.")
+            refused = ", ".join(key for key, _error in message.refused)
+            form.say(f"{done} " + _("Not saved: {keys}.").format(keys=refused))
         elif message.invalid:
-            form.say(f"{done} Fix the marked field and save again.")
+            form.say(f"{done} " + _("Fix the marked field and save again."))
         else:
             form.say(done)
 
 
 def _describe_migration(result: dict[str, Any]) -> str:
     if result.get("status") == "unchanged":
-        return "The library is already there: nothing to do."
-    return (
-        f"Done: {result.get('moved', 0):,} recordings there and checked "
-        f"({result.get('copied', 0):,} copied now); using {result.get('to', '')}."
-    )
+        return _("The library is already there: nothing to do.")
+    moved = int(result.get("moved", 0) or 0)
+    return plural(
+        "Done: {moved:,} recordings there and checked ({copied:,} copied now); using {to}.",
+        moved,
+    ).format(moved=moved, copied=int(result.get("copied", 0) or 0), to=result.get("to", ""))
+
+
+# where a setting's value comes from (config_show's "source") as people read it
+SOURCES = {"default": N_("default"), "set": N_("set")}
+
+
+def _source(source: str) -> str:
+    return _(SOURCES[source]) if source in SOURCES else source

@@ -37,11 +37,19 @@ from mm_tui.dialogs.connector_edit import ConnectorEditDialog
 from mm_tui.dialogs.device_flow import DeviceFlowDialog
 from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.dialogs.job_progress import beside_service, run_job
+from mm_tui.i18n import N_, _, plural, tr
 from mm_tui.widgets.dvd_strip import ACTIONS as DVD_ACTIONS
 from mm_tui.widgets.dvd_strip import DvdStrip
 from mm_tui.widgets.forms import report_failure
 
-COLUMNS = ("name", "type", "active", "accessible", "pending", "last archive")
+COLUMNS = (
+    N_("name"),
+    N_("type"),
+    N_("active"),
+    N_("accessible"),
+    N_("pending"),
+    N_("last archive"),
+)
 MANAGE = ("add", "edit", "test", "activate", "remove", "authorize")
 
 
@@ -59,26 +67,26 @@ def row_of(info: ConnectorInfo) -> tuple[str, ...]:
     return (
         info.name,
         info.kind,
-        "yes" if info.active else "",
-        info.accessibility or "not tested",
+        _("yes") if info.active else "",
+        info.accessibility or _("not tested"),
         str(info.pending) if info.active else "",
-        moment(info.last_archived_at) or "never",
+        moment(info.last_archived_at) or _("never"),
     )
 
 
 def time_left(seconds: float) -> str:
     if seconds < 60:
-        return "under a minute left"
+        return _("under a minute left")
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"about {minutes} min left"
-    return f"about {minutes / 60:.1f} h left"
+        return _("about {minutes} min left").format(minutes=minutes)
+    return _("about {hours:.1f} h left").format(hours=minutes / 60)
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:
     """Counts, and the time left at the rate so far: "12 of 40 recording(s) · about 2 min
     left"."""
-    text = f"{done} of {total} recording(s)"
+    text = plural("{done} of {total} recording(s)", total).format(done=done, total=total)
     if 0 < done < total:
         text += f" · {time_left(elapsed / done * (total - done))}"
     return text
@@ -86,15 +94,26 @@ def progress_text(done: int, total: int, elapsed: float) -> str:
 
 def _describe_archive(result: dict[str, Any]) -> str:
     if result.get("status") == "busy":
-        return "Another archive run (the service's own) is in progress; it covers these."
+        return _("Another archive run (the service's own) is in progress; it covers these.")
     return report_text(ArchiveReport(**result))
 
 
 def report_text(report: ArchiveReport) -> str:
-    text = f"Archived {report.archived} recording(s) to {report.connector}"
+    values = {
+        "archived": report.archived,
+        "connector": report.connector,
+        "failed": len(report.failed),
+        "pending": report.pending,
+    }
     if report.failed:
-        text += f"; {len(report.failed)} could not be archived (see the alarms)"
-    return f"{text}; {report.pending} pending."
+        return plural(
+            "Archived {archived} recording(s) to {connector}; {failed} could not be archived "
+            "(see the alarms); {pending} pending.",
+            report.archived,
+        ).format(**values)
+    return plural(
+        "Archived {archived} recording(s) to {connector}; {pending} pending.", report.archived
+    ).format(**values)
 
 
 class ConnectorsPanel(Vertical):
@@ -102,45 +121,57 @@ class ConnectorsPanel(Vertical):
     # Short words, in this order, so that at 80 columns every one of them fits left of the
     # command palette key (the app's own keys come after them and are cut first).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add", "Add", tooltip="Add a connector", id="connectors.add"),
-        Binding("e", "edit", "Edit", tooltip="Change the selected connector", id="connectors.edit"),
-        Binding("e", "view", "View", tooltip="Show the selected connector", id="connectors.view"),
-        Binding("t", "test", "Test", tooltip="Test the connection now", id="connectors.test"),
+        Binding("a", "add", _("Add"), tooltip=_("Add a connector"), id="connectors.add"),
+        Binding(
+            "e", "edit", _("Edit"), tooltip=_("Change the selected connector"), id="connectors.edit"
+        ),
+        Binding(
+            "e", "view", _("View"), tooltip=_("Show the selected connector"), id="connectors.view"
+        ),
+        Binding("t", "test", _("Test"), tooltip=_("Test the connection now"), id="connectors.test"),
         Binding(
             "v",
             "activate",
-            "Activate",
-            tooltip="Send new archive copies to the selected connector",
+            _("Activate"),
+            tooltip=_("Send new archive copies to the selected connector"),
             id="connectors.activate",
         ),
-        Binding("x,delete", "remove", "Delete", tooltip="Delete (asks)", id="connectors.remove"),
+        Binding(
+            "x,delete", "remove", _("Delete"), tooltip=_("Delete (asks)"), id="connectors.remove"
+        ),
         Binding(
             "n",
             "archive",
-            "Archive now",
-            tooltip="Archive the pending recordings now",
+            _("Archive now"),
+            tooltip=_("Archive the pending recordings now"),
             id="connectors.archive",
         ),
         Binding(
             "g",
             "authorize",
-            "Sign in",
-            tooltip="Sign the Google Drive connector in to a Google account again",
+            _("Sign in"),
+            tooltip=_("Sign the Google Drive connector in to a Google account again"),
             id="connectors.authorize",
         ),
         # a DVD connector's drive (the strip under the list; F16)
-        Binding("j", "dvd_eject", "Eject", tooltip="Open the DVD drive", id="connectors.dvd_eject"),
+        Binding(
+            "j", "dvd_eject", _("Eject"), tooltip=_("Open the DVD drive"), id="connectors.dvd_eject"
+        ),
         Binding(
             "b",
             "dvd_blank",
-            "Blank",
-            tooltip="Erase the disc of ours in the drive for reuse (asks)",
+            _("Blank"),
+            tooltip=_("Erase the disc of ours in the drive for reuse (asks)"),
             id="connectors.dvd_blank",
         ),
         Binding(
-            "d", "dvd_discs", "Discs", tooltip="The DVD disc catalogue", id="connectors.dvd_discs"
+            "d",
+            "dvd_discs",
+            _("Discs"),
+            tooltip=_("The DVD disc catalogue"),
+            id="connectors.dvd_discs",
         ),
-        Binding("r", "reload", "Refresh", show=False, id="connectors.refresh"),
+        Binding("r", "reload", _("Refresh"), show=False, id="connectors.refresh"),
     ]
 
     REFRESH_SECONDS = 10.0
@@ -191,7 +222,11 @@ class ConnectorsPanel(Vertical):
         self._watch_timer: Timer | None = None
         reason = refusal_reason(session.principal, Operation.CONNECTORS_MANAGE)
         self.read_only = (
-            f"Read only: {reason} {Operation.CONNECTORS_MANAGE.value}." if reason else ""
+            _("Read only: {reason} {operation}.").format(
+                reason=tr(reason), operation=Operation.CONNECTORS_MANAGE.value
+            )
+            if reason
+            else ""
         )
         self.may_archive = refusal_reason(session.principal, Operation.ARCHIVE_RUN) is None
 
@@ -199,7 +234,7 @@ class ConnectorsPanel(Vertical):
         table: DataTable[str] = DataTable(
             cursor_type="row", zebra_stripes=True, id="connectors-table"
         )
-        table.add_columns(*COLUMNS)
+        table.add_columns(*(_(c) for c in COLUMNS))
         yield table
         yield Static("", id="connectors-detail", markup=False)
         yield DvdStrip(self.session, id="connectors-dvd")
@@ -278,14 +313,14 @@ class ConnectorsPanel(Vertical):
             return
         self.app.push_screen(
             ConnectorEditDialog(self.session, self.kinds, taken=self._names()),
-            self._saved("Added"),
+            self._saved(N_("Added {name}.")),
         )
 
     def action_edit(self) -> None:
         if (chosen := self.selected()) is not None and self.kinds:
             self.app.push_screen(
                 ConnectorEditDialog(self.session, self.kinds, chosen, taken=self._names()),
-                self._saved("Changed"),
+                self._saved(N_("Changed {name}.")),
             )
 
     def action_view(self) -> None:
@@ -296,7 +331,7 @@ class ConnectorsPanel(Vertical):
 
     def action_test(self) -> None:
         if (chosen := self.selected()) is not None:
-            self._say(f"Testing {chosen.name}…")
+            self._say(_("Testing {name}…").format(name=chosen.name))
             self._test(chosen.name)
 
     def action_activate(self) -> None:
@@ -304,7 +339,10 @@ class ConnectorsPanel(Vertical):
         if chosen is None:
             return
         if chosen.active:
-            self.notify(f"{chosen.name} is the active connector already.", title="Connectors")
+            self.notify(
+                _("{name} is the active connector already.").format(name=chosen.name),
+                title=_("Connectors"),
+            )
             return
         self._activate(chosen.name)
 
@@ -318,17 +356,17 @@ class ConnectorsPanel(Vertical):
             if yes:
                 self._remove(name)
 
-        held = (
-            f" It holds {chosen.archived_count} archived recording(s), so mm will refuse."
+        question = (
+            plural(
+                "Delete the {kind} connector {name}? It holds {count} archived recording(s), "
+                "so mm will refuse.",
+                chosen.archived_count,
+            )
             if chosen.archived_count
-            else ""
-        )
+            else _("Delete the {kind} connector {name}?")
+        ).format(kind=chosen.kind, name=name, count=chosen.archived_count)
         self.app.push_screen(
-            ConfirmDialog(
-                "Delete connector",
-                f"Delete the {chosen.kind} connector {name}?{held}",
-                yes_label="Delete",
-            ),
+            ConfirmDialog(_("Delete connector"), question, yes_label=_("Delete")),
             answered,
         )
 
@@ -350,18 +388,22 @@ class ConnectorsPanel(Vertical):
         self.archiving = True
         self.refresh_bindings()
         active = next((c for c in self.connectors if c.active), None)
-        where = f" to {active.name}" if active else ""
         if beside_service(self.app):  # the service runs it; this console watches (issue 4)
             run_job(
                 self.app,
                 self.session,
                 "archive_run",
-                f"Archive run{where}",
+                _("Archive run to {name}").format(name=active.name) if active else _("Archive run"),
                 _describe_archive,
                 on_close=self._archive_closed,
             )
             return
-        self._show_progress(f"Starting the archive run{where}…", 0, None)
+        starting = (
+            _("Starting the archive run to {name}…").format(name=active.name)
+            if active
+            else _("Starting the archive run…")
+        )
+        self._show_progress(starting, 0, None)
         self._archive(time.monotonic())
 
     def _archive_closed(self, _result: Any) -> None:
@@ -369,10 +411,12 @@ class ConnectorsPanel(Vertical):
         self.refresh_bindings()
         self._load()
 
-    def _saved(self, verb: str) -> Any:
+    def _saved(self, sentence: str) -> Any:
+        """``sentence``: marked with N_, a ``{name}`` in it."""
+
         def done(info: ConnectorInfo | None) -> None:
             if info is not None:
-                self.post_message(self.Changed(f"{verb} {info.name}.", info.name))
+                self.post_message(self.Changed(_(sentence).format(name=info.name), info.name))
 
         return done
 
@@ -394,8 +438,10 @@ class ConnectorsPanel(Vertical):
         info = self.session.connectors_activate(name)
         self.post_message(
             self.Changed(
-                f"{info.name} is the active connector; {info.pending} recording(s) to archive "
-                "there.",
+                plural(
+                    "{name} is the active connector; {pending} recording(s) to archive there.",
+                    info.pending,
+                ).format(name=info.name, pending=info.pending),
                 info.name,
             )
         )
@@ -403,13 +449,14 @@ class ConnectorsPanel(Vertical):
     @work(thread=True, exit_on_error=False, group="connectors-change")
     def _remove(self, name: str) -> None:
         self.session.connectors_remove(name)
-        self.post_message(self.Changed(f"Deleted {name}."))
+        self.post_message(self.Changed(_("Deleted {name}.").format(name=name)))
 
     @work(thread=True, exit_on_error=False, group="connectors-change")
     def _authorize(self, name: str, token: str) -> None:
         info = self.session.connectors_authorize(name, token)
         result = self.session.connectors_test(info.name)
-        self.post_message(self.Changed(f"Signed {info.name} in to Google.", info.name))
+        signed = _("Signed {name} in to Google.").format(name=info.name)
+        self.post_message(self.Changed(signed, info.name))
         self.post_message(self.Tested(result))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="connectors-archive")
@@ -461,17 +508,18 @@ class ConnectorsPanel(Vertical):
     def _show_detail(self) -> None:
         chosen = self.selected()
         if chosen is None:
-            text = (
-                "No connectors yet." + ("" if self.read_only else " Press a to add one.")
-                if not self.connectors
-                else ""
-            )
+            if self.connectors:
+                text = ""
+            elif self.read_only:
+                text = _("No connectors yet.")
+            else:
+                text = _("No connectors yet. Press a to add one.")
         elif chosen.last_test_message:
-            text = f"{chosen.last_test_message} ({moment(chosen.last_test_at)})"
+            text = f"{tr(chosen.last_test_message)} ({moment(chosen.last_test_at)})"
         else:
-            text = f"{chosen.name} has not been tested yet."
+            text = _("{name} has not been tested yet.").format(name=chosen.name)
         if chosen is not None and chosen.encrypt:
-            text += " Encrypts recordings."
+            text += " " + _("Encrypts recordings.")
         self.query_one("#connectors-detail", Static).update(text)
         dvd = chosen if chosen is not None and chosen.kind == "dvd" else None
         dvd = dvd or next((c for c in self.connectors if c.active and c.kind == "dvd"), None)
@@ -483,10 +531,10 @@ class ConnectorsPanel(Vertical):
     @on(Tested)
     def _tested(self, message: Tested) -> None:
         result = message.result
-        self.last_change = result.message
+        self.last_change = tr(result.message)
         self.notify(
-            result.message,
-            title="Connection test",
+            self.last_change,
+            title=_("Connection test"),
             severity="information" if result.ok else "error",
             markup=False,
         )
@@ -499,13 +547,15 @@ class ConnectorsPanel(Vertical):
     @on(Changed)
     def _changed(self, message: Changed) -> None:
         self.last_change = message.text
-        self.notify(message.text, title="Connectors", markup=False)
+        self.notify(message.text, title=_("Connectors"), markup=False)
         self._load(select=message.select)
 
     @on(ArchiveProgress)
     def _progress(self, message: ArchiveProgress) -> None:
         text = progress_text(message.done, message.total, message.elapsed)
-        self._show_progress(f"Archiving: {text}", message.done, message.total)
+        self._show_progress(
+            _("Archiving: {progress}").format(progress=text), message.done, message.total
+        )
 
     @on(ArchiveDone)
     def _archived(self, message: ArchiveDone) -> None:
@@ -516,25 +566,29 @@ class ConnectorsPanel(Vertical):
             self._watch_other_run()
             return
         if report.status == "no-connector":
-            self.last_change = "No connector is active: activate one (v), then archive."
-            self.notify(self.last_change, title="Archive now", severity="warning")
+            self.last_change = _("No connector is active: activate one (v), then archive.")
+            self.notify(self.last_change, title=_("Archive now"), severity="warning")
         elif report.status == "unreachable":
-            self.last_change = f"The archive run to {report.connector} stopped."
+            self.last_change = _("The archive run to {name} stopped.").format(name=report.connector)
             self.app.push_screen(
                 ErrorDialog(
-                    "Archive run stopped",
-                    f"Connector {report.connector} is not accessible: {report.error}.",
-                    f"Archived in this run: {report.archived}; still pending: {report.pending}. "
-                    "Once the connector can be reached again, the next run catches up by itself.",
+                    _("Archive run stopped"),
+                    _("Connector {name} is not accessible: {error}.").format(
+                        name=report.connector, error=tr(report.error)
+                    ),
+                    _(
+                        "Archived in this run: {archived}; still pending: {pending}. Once the "
+                        "connector can be reached again, the next run catches up by itself."
+                    ).format(archived=report.archived, pending=report.pending),
                 )
             )
         else:
             self.last_change = report_text(report)
             if report.status == "stopped":
-                self.last_change += f" ({report.error})"
+                self.last_change += f" ({tr(report.error)})"
             self.notify(
                 self.last_change,
-                title="Archive now",
+                title=_("Archive now"),
                 severity="warning" if report.failed else "information",
             )
         self.refresh_bindings()
@@ -544,7 +598,7 @@ class ConnectorsPanel(Vertical):
     def _watch_other_run(self) -> None:
         self.watching_other_run = True
         self.refresh_bindings()
-        self._show_progress("Another archive run is in progress; following it…", 0, None)
+        self._show_progress(_("Another archive run is in progress; following it…"), 0, None)
         self._watch_timer = self.set_interval(1.0, self._poll_other_run)
         self._poll_other_run()
 
@@ -563,19 +617,23 @@ class ConnectorsPanel(Vertical):
             self._stop_watching()
             self._hide_progress()
             last = message.last_run or {}
-            self.last_change = (
-                f"The other archive run finished: {last.get('archived', 0)} recording(s) "
-                f"archived to {last.get('connector')}; {last.get('pending', 0)} pending."
+            archived = int(last.get("archived", 0) or 0)
+            self.last_change = plural(
+                "The other archive run finished: {archived} recording(s) archived to "
+                "{connector}; {pending} pending.",
+                archived,
+            ).format(
+                archived=archived, connector=last.get("connector"), pending=last.get("pending", 0)
             )
-            self.notify(self.last_change, title="Archive now")
+            self.notify(self.last_change, title=_("Archive now"))
             self.refresh_bindings()
             self._load()
             return
         done, total = int(running["progress"]), int(running["total"])
-        text = (
-            f"Another archive run (process {running.get('pid')}) to {running.get('connector')}: "
-            f"{done} of {total} recording(s)"
-        )
+        text = plural(
+            "Another archive run (process {pid}) to {connector}: {done} of {total} recording(s)",
+            total,
+        ).format(pid=running.get("pid"), connector=running.get("connector"), done=done, total=total)
         self._show_progress(text, done, total)
 
     # -- showing -------------------------------------------------------------------------------
@@ -594,8 +652,10 @@ class ConnectorsPanel(Vertical):
         return str(self.query_one("#connectors-progress-text", Static).render())
 
     def _say(self, text: str) -> None:
-        count = f"{len(self.connectors)} connector(s)"
-        note = "Read only: only administrators may change connectors." if self.read_only else ""
+        count = plural("{count} connector(s)", len(self.connectors)).format(
+            count=len(self.connectors)
+        )
+        note = _("Read only: only administrators may change connectors.") if self.read_only else ""
         parts = [count, note, text]
         self.query_one("#connectors-status", Static).update("   ".join(p for p in parts if p))
 

@@ -31,6 +31,7 @@ from mm_engine.errors import MMError
 from mm_engine.session import Operation, Session, refusal_reason
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.dvd_discs import DvdDiscsDialog, size_text, when
+from mm_tui.i18n import _, error_text, ngettext, plural, tr
 from mm_tui.widgets.forms import report_failure
 
 ACTIONS = ("dvd_eject", "dvd_blank", "dvd_discs")
@@ -40,20 +41,20 @@ def drive_state(status: dict[str, Any]) -> str:
     """In a few words: "no drive", "drive error", "empty", "blank disc", "our disc ARCH-0003",
     "foreign disc", "not DVD+RW"."""
     if status["drive_state"] == "missing":
-        return "no drive"
+        return _("no drive")
     disc = status["disc"]
     if status["drive_state"] != "ready" or disc is None:
-        return "drive error"
+        return _("drive error")
     kind = disc["kind"]
     if kind == "absent":
-        return "empty"
+        return _("empty")
     if kind == "foreign":
-        return "foreign disc"
+        return _("foreign disc")
     if not disc["dvd_plus_rw"]:
-        return "not DVD+RW"
+        return _("not DVD+RW")
     if kind == "blank":
-        return "blank disc"
-    return f"our disc {disc['volume_id']}"
+        return _("blank disc")
+    return _("our disc {volume_id}").format(volume_id=disc["volume_id"])
 
 
 def state_line(status: dict[str, Any]) -> str:
@@ -63,12 +64,18 @@ def state_line(status: dict[str, Any]) -> str:
     parts = [drive_state(status)]
     if disc is not None and disc["kind"] != "absent":
         if disc["kind"] == "foreign":
-            parts.append(f"volume id {disc['volume_id'] or '(none)'}")
+            parts.append(
+                _("volume id {volume_id}").format(volume_id=disc["volume_id"] or _("(none)"))
+            )
         if disc["kind"] == "ours":
-            parts.append(f"{disc['recordings']} recording(s), {disc['sessions']} session(s)")
+            parts.append(
+                plural(
+                    "{recordings} recording(s), {sessions} session(s)", disc["recordings"]
+                ).format(recordings=disc["recordings"], sessions=disc["sessions"])
+            )
         if not disc["dvd_plus_rw"] and disc["media_type"]:
             parts.append(disc["media_type"])
-    parts.append(f"in {status['drive']}")
+    parts.append(_("in {drive}").format(drive=status["drive"]))
     return " · ".join(parts)
 
 
@@ -84,21 +91,26 @@ def full_in(status: dict[str, Any]) -> str:
     if not writable(status):
         return ""
     if status["disc"]["full"]:
-        return "the disc is full"
+        return _("the disc is full")
     if days is None:
-        return "no recordings lately to tell when it is full"
+        return _("no recordings lately to tell when it is full")
     if days < 1:
-        return "full within a day at the current rate"
+        return _("full within a day at the current rate")
     whole = round(days)
-    return f"full in about {whole} day{'' if whole == 1 else 's'} at the current rate"
+    return ngettext(
+        "full in about {count} day at the current rate",
+        "full in about {count} days at the current rate",
+        whole,
+    ).format(count=whole)
 
 
 def space_line(status: dict[str, Any]) -> str:
     """Used and free bytes of a disc mm writes to (beside its bar)."""
     disc = status["disc"]
-    return (
-        f"{size_text(disc['used_bytes'])} used, {size_text(disc['free_bytes'])} free "
-        f"of {size_text(disc['capacity_bytes'])}"
+    return _("{used} used, {free} free of {capacity}").format(
+        used=size_text(disc["used_bytes"]),
+        free=size_text(disc["free_bytes"]),
+        capacity=size_text(disc["capacity_bytes"]),
     )
 
 
@@ -106,9 +118,11 @@ def pending_line(status: dict[str, Any]) -> str:
     """The recordings waiting for a disc, and when this one will be full."""
     pending = status["pending"]
     text = (
-        f"Pending: {pending} recording(s), {size_text(status['pending_bytes'])}"
+        plural("Pending: {count} recording(s), {size}", pending).format(
+            count=pending, size=size_text(status["pending_bytes"])
+        )
         if pending
-        else "Pending: none"
+        else _("Pending: none")
     )
     when = full_in(status)
     return f"{text} · {when}" if when else text
@@ -118,27 +132,46 @@ def blank_question(status: dict[str, Any]) -> str:
     """What blanking the disc in the drive erases, as the confirmation dialog says it."""
     disc = status["disc"]
     count = disc["recordings"]
-    lines = [
-        f"Erase disc {disc['volume_id']} in {status['drive']}? Everything on it is lost: "
-        f"{count} recording(s), {size_text(disc['bytes'])} in {disc['sessions']} session(s)"
-        + (
-            f", calls from {when(disc['first_call'])} to {when(disc['last_call'])}."
-            if disc["first_call"]
-            else "."
+    values = {
+        "volume_id": disc["volume_id"],
+        "drive": status["drive"],
+        "count": count,
+        "size": size_text(disc["bytes"]),
+        "sessions": disc["sessions"],
+        "first": when(disc["first_call"]) if disc["first_call"] else "",
+        "last": when(disc["last_call"]) if disc["first_call"] else "",
+    }
+    if disc["first_call"]:
+        erase = plural(
+            "Erase disc {volume_id} in {drive}? Everything on it is lost: {count} recording(s), "
+            "{size} in {sessions} session(s), calls from {first} to {last}.",
+            count,
         )
-    ]
+    else:
+        erase = plural(
+            "Erase disc {volume_id} in {drive}? Everything on it is lost: {count} recording(s), "
+            "{size} in {sessions} session(s).",
+            count,
+        )
+    lines = [erase.format(**values)]
     only = disc["only_copies"]
     if only:
         lines.append(
-            f"{only} of them exist nowhere else (their local files are gone and no other "
-            "archive holds them): mm will refuse to blank this disc."
+            plural(
+                "{count} of them exist nowhere else (their local files are gone and no other "
+                "archive holds them): mm will refuse to blank this disc.",
+                only,
+            ).format(count=only)
         )
     elif count:
         lines.append(
-            f"All {count} have another copy (a local file or another archive); the next "
-            "archive run copies them again."
+            plural(
+                "All {count} have another copy (a local file or another archive); the next "
+                "archive run copies them again.",
+                count,
+            ).format(count=count)
         )
-    lines.append(f"Confirming answers the engine with: {disc['blank_token']}")
+    lines.append(_("Confirming answers the engine with: {token}").format(token=disc["blank_token"]))
     return "\n\n".join(lines)
 
 
@@ -270,15 +303,20 @@ class DvdStrip(Vertical):
             writing = bool(glance["writing"])
             status = None if writing else self.session.dvd_status(name)[0]
         except MMError as exc:  # shown in the strip; the next poll tries again
-            self.post_message(self.Loaded(name, ticket, "", None, error=str(exc)))
+            self.post_message(self.Loaded(name, ticket, "", None, error=error_text(exc)))
             return
         self.post_message(self.Loaded(name, ticket, glance["key"], status, writing))
 
     @work(thread=True, exit_on_error=False, group="dvd-strip-act")
     def _eject(self, name: str) -> None:
         result = self.session.dvd_eject(name)
-        disc = f"disc {result['ejected']}" if result["ejected"] else "the disc"
-        self.post_message(self.Done(f"Ejected {disc} from {result['drive']}.", name))
+        if result["ejected"]:
+            text = _("Ejected disc {volume_id} from {drive}.").format(
+                volume_id=result["ejected"], drive=result["drive"]
+            )
+        else:
+            text = _("Ejected the disc from {drive}.").format(drive=result["drive"])
+        self.post_message(self.Done(text, name))
 
     @work(thread=True, exit_on_error=False, group="dvd-strip-act")
     def _prepare_blank(self, name: str) -> None:
@@ -288,13 +326,14 @@ class DvdStrip(Vertical):
     def _blank(self, name: str, token: str) -> None:
         result = self.session.dvd_blank(token, name)
         if result["blanked"]:
-            text = (
-                f"Blanked disc {result['blanked']} in {result['drive']}; "
-                f"{result['copies_dropped']} archive copies on it are forgotten and will be "
-                "archived again."
+            text = _(
+                "Blanked disc {volume_id} in {drive}; {copies} archive copies on it are "
+                "forgotten and will be archived again."
+            ).format(
+                volume_id=result["blanked"], drive=result["drive"], copies=result["copies_dropped"]
             )
         else:
-            text = f"The disc in {result['drive']} is blank already."
+            text = _("The disc in {drive} is blank already.").format(drive=result["drive"])
         self.post_message(self.Done(text, name))
 
     @on(Worker.StateChanged)
@@ -326,14 +365,14 @@ class DvdStrip(Vertical):
         disc = status["disc"]
         if disc is None or disc["kind"] != "ours":
             said = {
-                "absent": f"There is no disc in {status['drive']}.",
-                "blank": f"The disc in {status['drive']} is blank already.",
-                "foreign": "The disc in the drive is not ours: mm never erases it.",
+                "absent": _("There is no disc in {drive}.").format(drive=status["drive"]),
+                "blank": _("The disc in {drive} is blank already.").format(drive=status["drive"]),
+                "foreign": _("The disc in the drive is not ours: mm never erases it."),
             }
             kind = disc["kind"] if disc is not None else ""
             self.notify(
-                said.get(kind, status["problem"] or "The drive cannot be read."),
-                title="Blank disc",
+                said.get(kind, tr(status["problem"]) or _("The drive cannot be read.")),
+                title=_("Blank disc"),
                 severity="warning",
                 markup=False,
             )
@@ -346,7 +385,11 @@ class DvdStrip(Vertical):
                 self._blank(name, token)
 
         self.app.push_screen(
-            ConfirmDialog(f"Blank disc {disc['volume_id']}", blank_question(status), "Blank"),
+            ConfirmDialog(
+                _("Blank disc {volume_id}").format(volume_id=disc["volume_id"]),
+                blank_question(status),
+                _("Blank"),
+            ),
             answered,
         )
 
@@ -358,14 +401,16 @@ class DvdStrip(Vertical):
     def _render_status(self) -> None:
         status = self.status
         space = self.query_one("#dvd-strip-space")
-        problem = self.error or (status["problem"] if status is not None else "") or ""
+        problem = self.error or (tr(status["problem"] or "") if status is not None else "")
         if status is None:
-            state = "the drive's state is not known" if self.error else "reading the drive…"
+            state = _("the drive's state is not known") if self.error else _("reading the drive…")
         else:
             state = state_line(status)
         if self.writing:
-            state = f"writing a session now: leave the disc in the drive · {state}"
-        self._set("#dvd-strip-state", f"DVD: {state}")
+            state = _("writing a session now: leave the disc in the drive · {state}").format(
+                state=state
+            )
+        self._set("#dvd-strip-state", _("DVD: {state}").format(state=state))
         if status is None:
             self._set("#dvd-strip-pending", "")
             space.display = False

@@ -25,7 +25,7 @@ from textual.widgets import Button, Label
 from mm_engine.domain import Direction
 from mm_engine.errors import InvalidInput
 from mm_engine.search import SearchQuery, compile_query, parse_length, split_values
-from mm_tui.i18n import N_, _
+from mm_tui.i18n import N_, _, error_text
 from mm_tui.widgets.forms import Form, FormField
 
 DATE_HINT = N_("Use YYYY-MM-DD or YYYY-MM-DD HH:MM.")
@@ -99,12 +99,12 @@ class Filters:
             try:
                 compile_query(replace(Filters(), **{name: value}).query())
             except InvalidInput as exc:
-                found[name] = str(exc)
+                found[name] = error_text(exc)
         if not found:
             try:
                 compile_query(self.query())
             except InvalidInput as exc:
-                found["start_to"] = str(exc)
+                found["start_to"] = error_text(exc)
         return found
 
     def describe(self) -> str:

@@ -25,7 +25,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from mm_tui.dialogs.error import ErrorDialog
-from mm_tui.i18n import _
+from mm_tui.i18n import _, tr
 
 FieldKind = Literal["text", "password", "choice", "check"]
 YES, NO = "yes", "no"
@@ -210,7 +210,7 @@ class Form(Vertical):
 
     def set_help(self, name: str, text: str) -> None:
         line = self.query_one(f"#{self.control_id(name)}-help", Static)
-        line.update(text)
+        line.update(tr(text))
         line.display = bool(text)
 
     def show_field(self, name: str, shown: bool) -> None:
@@ -218,10 +218,11 @@ class Form(Vertical):
 
     # -- messages ------------------------------------------------------------------------------
     def show_errors(self, errors: Mapping[str, str]) -> None:
-        """Put each message beside its field (others are cleared) and focus the first."""
+        """Put each message beside its field (others are cleared) and focus the first. An
+        engine sentence (:class:`mm_engine.text.Msg`) is said in the console's language."""
         for f in self.fields:
             line = self.query_one(f"#{self.control_id(f.name)}-error", Static)
-            text = errors.get(f.name, "")
+            text = tr(errors.get(f.name, ""))
             line.update(text)
             line.set_class(bool(text), "-shown")
         first = next((f.name for f in self.fields if f.name in errors), None)
@@ -237,7 +238,7 @@ class Form(Vertical):
         return str(line.render()) if line.has_class("-shown") else ""
 
     def say(self, text: str) -> None:
-        self.query_one(f"#{self.id}-message", Static).update(text)
+        self.query_one(f"#{self.id}-message", Static).update(tr(text))
 
     def focus_field(self, name: str | None = None) -> None:
         """Focus ``name``, or the first enabled field."""

@@ -28,7 +28,7 @@ from textual.worker import Worker
 from mm_engine.session import Operation, Session, refusal_reason
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.job_progress import JobDialog, beside_service, run_job
-from mm_tui.i18n import N_, _, plural
+from mm_tui.i18n import N_, _, plural, tr
 from mm_tui.widgets.forms import Form, FormField, label_width, report_failure
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             lines.append(
                 "  "
                 + _("kept {name} (was {was}): {why}").format(
-                    name=kept["name"], was=kept["was"], why=kept["why"]
+                    name=kept["name"], was=kept["was"], why=tr(kept["why"])
                 )
             )
     if s.get("skipped"):
@@ -170,7 +170,7 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
             lines.append(f"  {reason}: {count:,}")
             examples = [f for f in s.get("skipped_files", []) if f["category"] == reason]
             for skip in examples[:SHOWN_PER_REASON]:
-                lines.append(f"    {skip['file']} {skip['reason']}")
+                lines.append(f"    {skip['file']} {tr(skip['reason'])}")
     else:
         lines.append(_("Nothing was skipped."))
     created = s.get("connectors_created", [])
@@ -195,7 +195,7 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     for c in s.get("connectors_skipped", []):
         lines.append(
             _("Legacy connector {id} ({type}) not migrated: {reason}").format(
-                id=c["legacy_id"], type=c["legacy_type"], reason=c["reason"]
+                id=c["legacy_id"], type=c["legacy_type"], reason=tr(c["reason"])
             )
         )
     for legacy_id, count in s.get("archive_locations_dropped", {}).items():
@@ -234,7 +234,7 @@ class MigrationPanel(VerticalScroll):
         reason = refusal_reason(session.principal, Operation.MIGRATE)
         self.read_only = (
             _("Read only: {reason} {operation}.").format(
-                reason=reason, operation=Operation.MIGRATE.value
+                reason=tr(reason), operation=Operation.MIGRATE.value
             )
             if reason
             else ""

@@ -39,7 +39,7 @@ from mm_engine.session import Operation, Session, allowed
 from mm_engine.waveform import Peaks, compute_peaks
 from mm_tui.dialogs.confirm import ConfirmDialog
 from mm_tui.dialogs.error import ErrorDialog
-from mm_tui.i18n import N_, _
+from mm_tui.i18n import N_, _, error_text
 
 BARS = " ▁▂▃▄▅▆▇█"
 PEAK_BUCKETS = 1024  # resampled to the panel's width when drawn, so resizing costs nothing
@@ -381,7 +381,7 @@ class PlayerPanel(Vertical):
         try:
             seconds = parse_position(event.value, self.player.status().duration_s)
         except InvalidInput as exc:
-            self._say(f"{exc.message} {exc.hint}")
+            self._say(error_text(exc))
             return
         self.player.seek(seconds)
         event.input.display = False
@@ -411,7 +411,7 @@ class PlayerPanel(Vertical):
         try:
             player.play()
         except NoAudioOutput as exc:
-            self.post_message(self.NoAudio(recording_id, f"{exc.message} {exc.hint}"))
+            self.post_message(self.NoAudio(recording_id, error_text(exc)))
             return
         except MMError:
             if player.status().state is PlayerState.CLOSED:

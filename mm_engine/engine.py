@@ -18,6 +18,7 @@ from mm_engine.connectors import ACTIVE_KEY, Connectors
 from mm_engine.db import Database
 from mm_engine.dvd.archive import DvdArchive
 from mm_engine.mailer import Mail
+from mm_engine.memory import reuse_large_buffers
 from mm_engine.paths import DataDir
 from mm_engine.primary_storage import TYPE_KEY, PrimaryStorage, PrimaryStore
 from mm_engine.signing import Signer
@@ -27,6 +28,7 @@ from mm_engine.users import Users
 
 class Engine:
     def __init__(self, home: Path | str | None = None) -> None:
+        reuse_large_buffers()
         self.data_dir = DataDir.resolve(home)
         self.data_dir.ensure()
         self.db = Database(self.data_dir.db)

@@ -364,6 +364,7 @@ class SMBStore:
         kwargs.pop("connection_cache")
         with self._lock:
             try:
+                self._own_connection()
                 session = smbclient.register_session(
                     self.address.host, connection_cache=self._connections, **kwargs
                 )
@@ -395,6 +396,22 @@ class SMBStore:
                 except BadNetworkName:
                     raise self._no_such_share() from None
         return session
+
+    def _own_connection(self) -> None:
+        """Open this store's connection under a client GUID of its own (smbclient would use
+        one GUID for the whole process). Samba hands every connection of one client GUID to
+        the same smbd process (SMB 3 multichannel), so the archive job's parallel copies
+        would share one server process, and a connection opened while that process was busy
+        could wait for its session forever (seen in the bench)."""
+        from smbprotocol.connection import Connection
+
+        key = f"{self.address.host.lower()}:{self.port}"
+        existing = self._connections.get(key)
+        if existing is not None and existing.transport.connected:
+            return
+        connection = Connection(uuid.uuid4(), self.address.host, self.port, require_signing=True)
+        connection.connect(timeout=self.timeout)
+        self._connections[key] = connection
 
     def _cannot_encrypt(self) -> ShareMisconfigured:
         dialect = self._dialect()

@@ -925,7 +925,8 @@ class Session:
         counts up the old row, so it is not new here (the alarm list shows the count)."""
         self.require(Operation.ALARMS_VIEW)
         rows = self.engine.db.query(
-            "SELECT id, type, severity, message, raised_at FROM alarms WHERE id > ?"
+            "SELECT id, type, severity, message, params, dedupe_key, raised_at FROM alarms"
+            " WHERE id > ?"
             " ORDER BY id LIMIT ?",
             (alarm_id, limit),
         )

@@ -158,6 +158,19 @@ def test_an_alarm_is_said_again_from_its_template_in_german(
     assert description(alarm) == german_of(german, LOCKED).format(**LOCKED_VALUES)
 
 
+def test_a_new_alarm_toast_and_the_service_s_words_are_german(
+    engine: Engine, german: gettext.GNUTranslations
+) -> None:
+    """What the console toasts (Session.alarms_after) carries what it needs to be said again,
+    and the words the service fills in ("started") are translated with the template."""
+    admin = Session(engine, SYSTEM)
+    seen = max([0, *(int(a["id"]) for a in admin.alarms_after(0, limit=1000))])
+    engine.alarms.raise_(AlarmType.SYSTEM_RESTART, event="started", time="09:00", dedupe="t")
+    [fresh] = admin.alarms_after(seen)
+    template = german_of(german, TEMPLATES[(AlarmType.SYSTEM_RESTART, "")][1])
+    assert description(fresh) == template.format(event=german_of(german, "started"), time="09:00")
+
+
 def test_an_alarm_from_another_template_keeps_its_stored_words(
     engine: Engine, german: gettext.GNUTranslations
 ) -> None:

@@ -5,6 +5,7 @@ real engine, real SQLite and real Opus files."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -15,10 +16,11 @@ import pytest
 from textual import events
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.widgets import Input, RadioButton, Static
+from textual.widgets import DataTable, Input, LoadingIndicator, RadioButton, Static
 from textual.widgets._footer import FooterKey
 
 from mm_engine.audit import AuditAction
+from mm_engine.catalogue import Page, SearchQuery
 from mm_engine.engine import Engine
 from mm_engine.principal import ReplayScope, Rights, Role
 from mm_tui.app import MMApp
@@ -496,6 +498,90 @@ async def test_150_recordings_down_at_row_100_shows_the_other_50(
         await pilot.press("ctrl+end", "down")  # nothing after the last: nothing happens
         await settle(pilot)
         assert table.row_count == 150 and table.cursor_row == 149
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "120x40"])
+@run_async
+async def test_the_table_draws_every_line_as_a_data_table_would(
+    fast_engine: Engine, add_recording: AddRecording, size: tuple[int, int]
+) -> None:
+    """The list draws its rows its own quick way (cell_table.py): the very segments, styles
+    and click targets a DataTable would draw, for zebra rows, marks, the cursor, the hover
+    highlight, focus and sideways scrolling, with text too wide or not one line."""
+    account(fast_engine, "alice", Role.ADMINISTRATOR)
+    for i in range(30):
+        add_recording(
+            call_id=f"D-{i:02d}\tx", start=BASE_START + timedelta(minutes=i), duration_s=3725,
+            parties=["+31205550049", "日本語の名前がとても長い"], agents=["Ann\nBob"],
+            target="0123456789012345678901234567890", direction="outbound",
+        )  # fmt: skip
+    app = MMApp(fast_engine, "embedded engine")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await log_in(pilot, "alice")
+        table = app.screen.query_one(RecordingsTable)
+        await pilot.press("x", "down", "down")  # a mark, and the cursor on the third row
+        await pilot.pause()
+
+        async def same_as_a_data_table(what: str) -> None:
+            await pilot.pause()
+            table.render_lines(table.region.reset_offset)  # as a repaint: styles worked out
+            for y in range(table.size.height):
+                ours, theirs = table.render_line(y), DataTable.render_line(table, y)
+                assert list(ours) == list(theirs), f"{what}, line {y}"
+                assert ours.cell_length == table.size.width
+
+        await same_as_a_data_table("focused")
+        await pilot.hover(RecordingsTable, offset=(10, 5))  # the row on line 5
+        await same_as_a_data_table("hovered")
+        assert table.hover_coordinate.row == 4 + round(table.scroll_y)
+        await pilot.click(RecordingsTable, offset=(10, 6))  # a click puts the cursor there
+        await same_as_a_data_table("clicked")
+        assert table.cursor_row == 5 + round(table.scroll_y)
+        for x in range(0, table.max_scroll_x + 1, 7):
+            table.scroll_to(x=x, y=3, animate=False, immediate=True)
+            await same_as_a_data_table(f"scrolled to {x}")
+        table.scroll_to(x=table.max_scroll_x, animate=False, immediate=True)
+        await same_as_a_data_table("scrolled to the end")
+        app.screen.query_one("#recordings-terms", Input).focus()
+        await same_as_a_data_table("not focused")
+        lines = [line.text for line in table.render_lines(table.region.reset_offset)]
+        assert all("\t" not in line and "\n" not in line for line in lines)
+
+
+@run_async
+async def test_a_page_slow_to_come_shows_the_loading_indicator_until_it_is_there(
+    fast_engine: Engine, add_recording: AddRecording
+) -> None:
+    """A page usually comes in a few milliseconds and the list just changes; one that takes
+    longer (a busy disk) covers the list with the loading indicator until it is there."""
+    account(fast_engine, "alice", Role.ADMINISTRATOR)
+    for i in range(150):
+        add_recording(call_id=f"S-{i:03d}", start=BASE_START + timedelta(minutes=i))
+    app = MMApp(fast_engine, "embedded engine")
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        await log_in(pilot, "alice")
+        recordings = panel(app)
+        assert not recordings.loading and status(app).startswith("1–100 of 150")
+        disk = threading.Event()
+        search = recordings.session.search
+
+        def slow_search(query: SearchQuery) -> Page:
+            disk.wait(30)  # until the test lets the disk answer
+            return search(query)
+
+        recordings.session.search = slow_search  # type: ignore[method-assign]
+        await pilot.press("n")
+        await until(pilot, lambda: recordings.loading, "the loading indicator")
+        assert isinstance(app.screen.get_widget_at(40, 10)[0], LoadingIndicator)
+        await pilot.press("n")  # asked again while waiting: still the one page
+        disk.set()
+        await until(pilot, lambda: status(app).startswith("101–150 of 150"), "the next page")
+        await settle(pilot)
+        assert not recordings.loading
+        assert app.screen.get_widget_at(40, 10)[0] is app.screen.query_one(RecordingsTable)
+        assert shown_calls(app)[0] == "S-049"
 
 
 # -- 80 columns: footer and columns -------------------------------------------------------------

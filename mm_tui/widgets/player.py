@@ -169,6 +169,8 @@ class SeekBar(Widget):
         self.status: PlayerStatus | None = None
 
     def show(self, status: PlayerStatus | None) -> None:
+        if status == self.status:
+            return  # the player ticks every 0.2 s, playing or not: redraw only on a change
         self.status = status
         self.refresh()
 

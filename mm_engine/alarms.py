@@ -24,7 +24,7 @@ from typing import Any
 from mm_engine import outbox
 from mm_engine.db import Database
 from mm_engine.errors import NotFound
-from mm_engine.text import N_, msg
+from mm_engine.text import N_, from_data, msg, to_data
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,27 @@ def fill(template: str, params: dict[str, Any]) -> str:
     return template.format(**{k: params.get(k, "") for k in _fields(template)}).strip()
 
 
+SAID = "_said"  # in the stored params: the values that are sentences, as to_data() keeps them
+
+
+def stored_params(params: dict[str, Any]) -> str:
+    """An alarm's values as stored: each as English text (what ``--json`` and e-mail show),
+    and under :data:`SAID` the ones that are sentences, so a reader's front end translates
+    them with the template (mm_engine/text.py)."""
+    said = {k: to_data(v) for k, v in params.items() if isinstance(to_data(v), dict)}
+    plain = json.loads(json.dumps(params, default=str))
+    return json.dumps({**plain, SAID: said} if said else plain)
+
+
+def said_params(stored: str | dict[str, Any]) -> dict[str, Any]:
+    """The values of a stored alarm, sentences made translatable again (:func:`stored_params`)."""
+    values = dict(json.loads(stored) if isinstance(stored, str) else stored)
+    said = values.pop(SAID, None)
+    if isinstance(said, dict):
+        values.update({k: from_data(v) for k, v in said.items()})
+    return values
+
+
 def variant_of(dedupe_key: str) -> str:
     """The variant of a stored alarm, from its de-duplication key (``type:variant:...``)."""
     parts = dedupe_key.split(":", 2)
@@ -230,7 +251,7 @@ def insert_alarm(conn: sqlite3.Connection, alarm: Alarm) -> int:
             alarm.type.value,
             alarm.severity.value,
             alarm.message,
-            json.dumps(alarm.params, default=str),
+            stored_params(alarm.params),
             alarm.dedupe_key,
             now,
             now,
@@ -300,7 +321,8 @@ class Alarms:
         return [
             {
                 **dict(r),
-                "params": json.loads(r["params"]),
+                "params": {k: v for k, v in json.loads(r["params"]).items() if k != SAID},
+                "said": json.loads(r["params"]).get(SAID, {}),
                 "variant": variant_of(r["dedupe_key"]),
                 "cleared": r["cleared_at"] is not None,
                 "acknowledged": r["acknowledged_at"] is not None,

@@ -40,7 +40,7 @@ from mm_engine.storage.crypt_store import CryptStore
 from mm_engine.storage.fields import Field, mask, validate
 from mm_engine.storage.progress import OnBytes, ProgressStore
 from mm_engine.storage.retry import RetryStore
-from mm_engine.text import N_, Msg, msg, msgn
+from mm_engine.text import N_, Msg, from_data, msg, msgn, to_data
 
 if TYPE_CHECKING:
     from mm_engine.storage.gdrive_auth import DeviceCode
@@ -244,6 +244,18 @@ def available_kinds() -> list[KindInfo]:
         except ModuleNotFoundError:
             continue
     return out
+
+
+def _said(stored: str | None, english: str) -> str:
+    """A stored last-test sentence: translatable again when it was stored as one."""
+    if stored:
+        try:
+            text = from_data(json.loads(stored))
+        except ValueError:
+            text = None
+        if isinstance(text, str):
+            return text
+    return english
 
 
 def scrub(text: str, secrets: Mapping[str, str]) -> str:
@@ -455,7 +467,7 @@ class Connectors:
             last_archived_at=row["last_archived_at"],
             last_test_at=row["last_test_at"],
             accessibility=row["last_test_result"],
-            last_test_message=row["last_test_message"],
+            last_test_message=_said(row["last_test_said"], row["last_test_message"]),
             # only the active connector has work waiting; the others receive nothing
             pending=self.pending_count(row["id"]) if is_active else 0,
         )
@@ -719,9 +731,15 @@ class Connectors:
 
     def record_test(self, connector_id: int, result: TestResult) -> None:
         self.db.execute_write(
-            "UPDATE connectors SET last_test_at = ?, last_test_result = ?, last_test_message = ?"
-            " WHERE id = ?",
-            (result.at, result.accessibility.value, result.message, connector_id),
+            "UPDATE connectors SET last_test_at = ?, last_test_result = ?, last_test_message = ?,"
+            " last_test_said = ? WHERE id = ?",
+            (
+                result.at,
+                result.accessibility.value,
+                result.message,
+                json.dumps(to_data(result.message)),
+                connector_id,
+            ),
         )
 
     # -- stores -------------------------------------------------------------------------------

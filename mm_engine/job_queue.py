@@ -12,7 +12,7 @@ A row of one of :data:`KINDS`:
   once a cancel is requested and ``started_at`` once running.
 - ``progress`` / ``total``: written at most every :data:`PROGRESS_EVERY_S` while running.
 - ``result``: ``{"result": {...}}`` when done; ``{"error": ..., "hint": ...}`` when failed or
-  cancelled.
+  cancelled, in English, with ``said``: the same as sentences a reader's front end translates.
 - ``owner_pid``: the process running it. Only the holder of the engine lock runs jobs, so when
   a service starts, a row still ``running`` under another process was left by one that died:
   it is marked failed then.
@@ -48,7 +48,7 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.principal import SYSTEM, Principal
 from mm_engine.session import AUDIT_ACTION, Operation, Session
-from mm_engine.text import N_, Msg, msg
+from mm_engine.text import N_, Msg, from_data, msg, to_data
 
 if TYPE_CHECKING:
     from mm_engine.contact_recorder.importer import MigrationProgress
@@ -278,6 +278,22 @@ class JobState:
 _COLUMNS = "id, kind, status, params, progress, total, result, created_at, updated_at, owner_pid"
 
 
+def _dump(outcome: Mapping[str, Any]) -> str:
+    """A job's outcome as stored: the error and hint in English (what ``--json`` shows) and,
+    under ``said``, as sentences a reader's front end translates (mm_engine/text.py)."""
+    said = {key: to_data(outcome[key]) for key in ("error", "hint") if outcome.get(key)}
+    return json.dumps({**outcome, "said": said} if said else outcome)
+
+
+def _said(outcome: dict[str, Any], key: str) -> str:
+    said = outcome.get("said")
+    if isinstance(said, dict) and key in said:
+        text = from_data(said[key])
+        if isinstance(text, str):
+            return text
+    return str(outcome.get(key, ""))
+
+
 def _state(row: sqlite3.Row) -> JobState:
     params: dict[str, Any] = json.loads(row["params"] or "{}")
     outcome: dict[str, Any] = json.loads(row["result"]) if row["result"] else {}
@@ -291,8 +307,8 @@ def _state(row: sqlite3.Row) -> JobState:
         progress=int(row["progress"]),
         total=int(row["total"]),
         result=outcome.get("result") if row["status"] == DONE else None,
-        error=str(outcome.get("error", "")),
-        hint=str(outcome.get("hint", "")),
+        error=_said(outcome, "error"),
+        hint=_said(outcome, "hint"),
         cancel_requested_by=str(params.get("cancel", "")),
         created_at=str(row["created_at"]),
         updated_at=str(row["updated_at"]),
@@ -360,7 +376,7 @@ class JobQueue:
                 conn.execute(
                     "UPDATE jobs SET status = 'cancelled', result = ?, updated_at = ?,"
                     " params = json_set(params, '$.cancel', ?) WHERE id = ?",
-                    (json.dumps(outcome), _now(), by, job_id),
+                    (_dump(outcome), _now(), by, job_id),
                 )
             elif row["status"] == RUNNING:
                 conn.execute(
@@ -419,7 +435,7 @@ class JobQueue:
         values = (*progress,) if progress[1] else ()
         self.db.execute_write(
             f"UPDATE jobs SET status = ?, result = ?, {sets}updated_at = ? WHERE id = ?",
-            (status, json.dumps(outcome), *values, _now(), job_id),
+            (status, _dump(outcome), *values, _now(), job_id),
         )
 
     def fail_abandoned(self, pid: int) -> int:
@@ -449,7 +465,7 @@ class JobQueue:
                 }
                 conn.execute(
                     "UPDATE jobs SET status = 'failed', result = ?, updated_at = ? WHERE id = ?",
-                    (json.dumps(outcome), _now(), row["id"]),
+                    (_dump(outcome), _now(), row["id"]),
                 )
             return len(rows)
 

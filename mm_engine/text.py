@@ -65,3 +65,39 @@ def msgn(template: str, count: int, /, **params: Any) -> Msg:
 def N_(message: str) -> str:
     """Marks a constant for the catalogs; the front end translates it where it is shown."""
     return message
+
+
+def to_data(text: object) -> Any:
+    """``text`` as JSON data that :func:`from_data` makes a :class:`Msg` again, for sentences
+    the engine stores (a job's error, a connector's last test, an alarm's values), so whoever
+    reads them later reads them in their own language. An engine error keeps its sentence and
+    hint; other values become plain JSON values (anything else: its text)."""
+    if isinstance(text, Msg):
+        params = {k: v for k, v in text.params.items() if not (k == "count" and v == text.n)}
+        return {
+            "msg": text.template,
+            "n": text.n,
+            "params": {k: to_data(v) for k, v in params.items()},
+        }
+    message = getattr(text, "message", None)
+    if isinstance(text, BaseException) and isinstance(message, Msg):
+        hint = getattr(text, "hint", "")
+        return to_data(Msg("{message} {hint}", message=message, hint=hint) if hint else message)
+    if isinstance(text, BaseException) and len(text.args) == 1 and isinstance(text.args[0], Msg):
+        return to_data(text.args[0])
+    if text is None or isinstance(text, str | int | float | bool):
+        return str(text) if isinstance(text, str) else text
+    return str(text)
+
+
+def from_data(data: Any) -> Any:
+    """What :func:`to_data` stored: a :class:`Msg` again, or the plain value."""
+    if isinstance(data, dict) and isinstance(data.get("msg"), str):
+        params = data.get("params")
+        values = {k: from_data(v) for k, v in params.items()} if isinstance(params, dict) else {}
+        n = data.get("n")
+        try:
+            return Msg(data["msg"], n if isinstance(n, int) else None, **values)
+        except (KeyError, IndexError, ValueError):  # stored by a version with other templates
+            return data["msg"]
+    return data

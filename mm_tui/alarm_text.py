@@ -13,13 +13,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mm_engine.alarms import fill, template_of, variant_of
-from mm_tui.i18n import _
+from mm_engine.alarms import SAID, fill, said_params, template_of, variant_of
+from mm_engine.text import Msg
+from mm_tui.i18n import _, tr
 
 
 def description(alarm: Mapping[str, Any]) -> str:
-    """What ``alarm`` (a row of ``Session.alarms_list``) says, in the current language. Field
-    values the catalogs carry (the service's "started", "run"...) are translated too."""
+    """What ``alarm`` (a row of ``Session.alarms_list`` or ``alarms_after``) says, in the
+    current language. Values that are sentences, and words the catalogs carry (the service's
+    "started", "run"...), are translated too."""
     stored = str(alarm.get("message") or "")
     try:
         template = template_of(
@@ -30,10 +32,13 @@ def description(alarm: Mapping[str, Any]) -> str:
             params = json.loads(params)
         if not isinstance(params, Mapping):
             return stored
-        values = dict(params)
+        values = said_params({SAID: alarm.get("said") or {}, **params})
         if fill(template, values) != stored:
             return stored  # said from another template (an older version's): keep its words
-        shown = {k: _(v) if isinstance(v, str) and v else v for k, v in values.items()}
+        shown = {
+            k: tr(v) if isinstance(v, Msg) else _(v) if isinstance(v, str) and v else v
+            for k, v in values.items()
+        }
         return fill(_(template), shown)
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):
         return stored  # an unknown type, a damaged translation or damaged stored values

@@ -5,15 +5,21 @@ ends translate it, values and nested errors included."""
 from __future__ import annotations
 
 import ast
+import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mm_engine.alarms import AlarmType, template_of
+from mm_engine.connectors import TestResult as ConnectorTest
+from mm_engine.engine import Engine
 from mm_engine.errors import InvalidSetting, NotFound
-from mm_engine.text import Msg, msg, msgn
+from mm_engine.storage.base import Accessibility
+from mm_engine.text import Msg, from_data, msg, msgn, to_data
 from mm_tui import i18n
+from mm_tui.alarm_text import description
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "mm_engine"
@@ -117,3 +123,36 @@ def test_an_engine_error_reads_in_the_users_language(german: None) -> None:
     shown = i18n.tr(error)
     assert "retention_days" in shown and shown != str(error)
     assert i18n.tr(NotFound(msg("no such thing {x}", x=1))) == "no such thing 1"  # no catalog
+
+
+# -- sentences the engine stores are read later in the reader's language ---------------------
+
+
+def test_a_stored_sentence_comes_back_translatable_with_its_values() -> None:
+    inner = InvalidSetting("retention_days", msg("must be a whole number"), msg("Try 30."))
+    outer = msgn("{count} copies failed: {error}", 2, error=inner)
+    again = from_data(json.loads(json.dumps(to_data(outer))))
+    assert isinstance(again, Msg) and again == outer and again.n == 2
+    assert isinstance(again.params["error"], Msg)  # the error's sentence and hint, still one
+    assert from_data(json.loads(json.dumps(to_data("plain")))) == "plain"
+
+
+def test_a_connectors_last_test_reads_in_german(engine: Engine, german: None) -> None:
+    engine.connectors.add("NAS", "local", {"path": "/tmp/nowhere-for-mm"})
+    info = engine.connectors.get("NAS")
+    said = msg("another archive run is in progress")
+    engine.connectors.record_test(info.id, ConnectorTest("NAS", Accessibility.OK, said, "now"))
+    stored = engine.connectors.get("NAS").last_test_message
+    assert stored == said  # English for --json and older readers
+    assert i18n.tr(stored) == i18n._("another archive run is in progress") != said
+
+
+def test_an_alarm_value_that_is_a_sentence_reads_in_german(engine: Engine, german: None) -> None:
+    engine.alarms.raise_(
+        AlarmType.ARCHIVE_ERROR, dedupe="x", name="NAS", error=msg("another archive run took over")
+    )
+    [row] = engine.alarms.list()
+    assert "another archive run took over" in row["message"]  # stored in English
+    template = i18n._(template_of(AlarmType.ARCHIVE_ERROR))
+    expected = template.format(name="NAS", error=i18n._("another archive run took over"))
+    assert description(row) == expected and "another archive run" not in expected

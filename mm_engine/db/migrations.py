@@ -361,6 +361,12 @@ def _007_dvd_discs(conn: sqlite3.Connection) -> None:
     )
 
 
+def _008_connector_test_said(conn: sqlite3.Connection) -> None:
+    """A connector's last test as a sentence a reader's front end translates (template and
+    values, mm_engine/text.py); ``last_test_message`` keeps the English."""
+    run_script(conn, "ALTER TABLE connectors ADD COLUMN last_test_said TEXT;")
+
+
 STEPS: list[Step] = [
     _001_core,
     _002_search_indexes,
@@ -369,6 +375,7 @@ STEPS: list[Step] = [
     _005_connectors,
     _006_contact_recorder_migration,
     _007_dvd_discs,
+    _008_connector_test_said,
 ]
 
 

@@ -269,6 +269,10 @@ def child_archive(home: Path) -> int:
         report = engine.archiver.run_once(progress)
         seconds = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        # why a recording was not archived: its FILE_ERROR alarm says
+        problems = [
+            str(a["message"]) for a in engine.alarms.list(limit=20) if a["type"] == "FILE_ERROR"
+        ]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     tenth = rss[max(0, len(rss) // 10 - 1)] if rss else rss_before
     doc = {
@@ -279,6 +283,7 @@ def child_archive(home: Path) -> int:
         "failed": len(report.failed),
         "pending": report.pending,
         "error": report.error,
+        "file_errors": problems,
         "rss_before_run_mb": round(rss_before, 1),
         "rss_after_first_copy_mb": round(rss[0], 1) if rss else None,
         "rss_at_10pct_mb": round(tenth, 1),

@@ -40,7 +40,7 @@ from mm_engine.storage.crypt_store import CryptStore
 from mm_engine.storage.fields import Field, mask, validate
 from mm_engine.storage.progress import OnBytes, ProgressStore
 from mm_engine.storage.retry import RetryStore
-from mm_engine.text import N_, Msg, from_data, msg, msgn, to_data
+from mm_engine.text import N_, Msg, msg, msgn, said_again, to_data
 
 if TYPE_CHECKING:
     from mm_engine.storage.gdrive_auth import DeviceCode
@@ -248,14 +248,10 @@ def available_kinds() -> list[KindInfo]:
 
 def _said(stored: str | None, english: str) -> str:
     """A stored last-test sentence: translatable again when it was stored as one."""
-    if stored:
-        try:
-            text = from_data(json.loads(stored))
-        except ValueError:
-            text = None
-        if isinstance(text, str):
-            return text
-    return english
+    try:
+        return said_again(json.loads(stored) if stored else None, english)
+    except ValueError:  # damaged: the English is still right
+        return english
 
 
 def scrub(text: str, secrets: Mapping[str, str]) -> str:

@@ -48,7 +48,7 @@ from mm_engine.engine import Engine
 from mm_engine.errors import InvalidInput, MMError, NotFound, Refused
 from mm_engine.principal import SYSTEM, Principal
 from mm_engine.session import AUDIT_ACTION, Operation, Session
-from mm_engine.text import N_, Msg, from_data, msg, to_data
+from mm_engine.text import N_, Msg, msg, said_again, to_data
 
 if TYPE_CHECKING:
     from mm_engine.contact_recorder.importer import MigrationProgress
@@ -287,11 +287,7 @@ def _dump(outcome: Mapping[str, Any]) -> str:
 
 def _said(outcome: dict[str, Any], key: str) -> str:
     said = outcome.get("said")
-    if isinstance(said, dict) and key in said:
-        text = from_data(said[key])
-        if isinstance(text, str):
-            return text
-    return str(outcome.get(key, ""))
+    return said_again(said.get(key) if isinstance(said, dict) else None, str(outcome.get(key, "")))
 
 
 def _state(row: sqlite3.Row) -> JobState:

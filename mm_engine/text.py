@@ -101,3 +101,10 @@ def from_data(data: Any) -> Any:
         except (KeyError, IndexError, ValueError):  # stored by a version with other templates
             return data["msg"]
     return data
+
+
+def said_again(data: Any, english: str) -> str:
+    """A sentence stored with :func:`to_data` (``None`` when there is none), or ``english``
+    when it was stored as plain text or by an older version."""
+    text = from_data(data) if data is not None else None
+    return text if isinstance(text, str) else english

@@ -10,12 +10,12 @@ reacts to the insert and eject events a real drive would send.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Static
 from textual.widgets._footer import FooterKey
 
 from mm_engine.engine import Engine
@@ -29,7 +29,9 @@ from mm_tui.dialogs.error import ErrorDialog
 from mm_tui.widgets.connectors_panel import ConnectorsPanel
 from mm_tui.widgets.dvd_strip import DvdStrip
 from tests.dvd_fakes import ScriptedUdev
-from tests.test_console import FAST, account, log_in, run_async, settle
+from tests.test_console import FAST, account, run_async, settle
+from tests.test_console_connectors import open_tab as open_connectors_tab
+from tests.test_console_connectors import until
 from tests.test_dvd_archiving import Calls, add_dvd, discs_of
 
 SMALL = (80, 24)
@@ -56,23 +58,9 @@ def drive(tmp_path: Path) -> Path:
     return folder / "disc.iso"
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until ``condition`` holds; the deadline only guards against a hang."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        await pilot.pause(0.05)
-
-
 async def open_tab(pilot: Pilot[None], user: str) -> DvdStrip:
-    await pilot.pause()
-    await log_in(pilot, user)
-    app = pilot.app
-    app.screen.query_one(TabbedContent).active = "connectors"
-    await pilot.pause()
-    app.screen.query_one("#connectors-table", DataTable).focus()
-    await settle(pilot)
-    strip = app.screen.query_one(DvdStrip)
+    await open_connectors_tab(pilot, user)
+    strip = pilot.app.screen.query_one(DvdStrip)
     await until(pilot, lambda: strip.status is not None, "the drive's status")
     return strip
 

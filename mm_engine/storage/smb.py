@@ -329,6 +329,7 @@ class SMBStore:
         self._connections: dict[str, Any] = {}  # this store's own smbclient connection pool
         self._folders: set[str] = set()  # folders made or found by put(); remove() forgets them
         self._lock = threading.Lock()
+        self._buffers = threading.local()  # put()'s write buffer, one per thread, kept
 
     def __repr__(self) -> str:
         return f"SMBStore({self.where()!r}, user={self.username!r})"
@@ -626,7 +627,7 @@ class SMBStore:
                 self._make_folder(path, folder)
                 handle = self._run(path, lambda: create_for_write(self._tree(), temp))
             written, mtime = self._run(
-                path, lambda: write_and_rename(handle, self._name(parts), stream)
+                path, lambda: write_and_rename(handle, self._name(parts), stream, self._buffer())
             )
         except BaseException:
             self._folders.clear()
@@ -635,6 +636,17 @@ class SMBStore:
                 self._call(path, smbclient.remove, "\\".join((self.share_unc, temp)))
             raise
         return ObjectInfo(path, written, _timestamp(mtime))
+
+    def _buffer(self) -> bytearray:
+        """This thread's buffer for :func:`write_and_rename`, made once: filling a new 8 MiB
+        buffer for every recording would cost more than writing it."""
+        from mm_engine.storage.smb_transfer import write_size
+
+        size = write_size(self._tree().session.connection)
+        buffer: bytearray | None = getattr(self._buffers, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._buffers.buffer = bytearray(size)
+        return buffer
 
     def open(self, path: str, offset: int = 0, length: int | None = None) -> BinaryIO:
         import smbclient

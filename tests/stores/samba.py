@@ -192,3 +192,14 @@ def samba_smb2_only() -> Iterator[Samba]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_smb3_0() -> Iterator[Samba]:
+    """smbd capped at SMB 3.0: signs with AES-CMAC (3.1.1 signs with AES-GMAC, 2.1 with
+    HMAC-SHA256)."""
+    server = start_samba(max_protocol="SMB3_00")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mm_engine import archiving
 from mm_engine.alarms import AlarmType
 from mm_engine.archiving import COPIES_IN_FLIGHT, KIND
 from mm_engine.domain import Recording, Verification
@@ -79,8 +80,14 @@ def folder_connector(engine: Engine, tmp_path: Path) -> Path:
 
 # -- a run ------------------------------------------------------------------------------------
 def test_old_and_new_recordings_are_archived_oldest_first_and_once(
-    engine: Engine, add_recording: AddRecording, folder_connector: Path
+    engine: Engine,
+    add_recording: AddRecording,
+    folder_connector: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # each copy recorded as soon as it is made (not a batch at a time), so the catalogue shows
+    # the order they were made in
+    monkeypatch.setattr(archiving, "RECORD_EVERY", 0.0)
     base = datetime(2026, 1, 1, tzinfo=UTC)
     recs = [add_recording(start=base + timedelta(days=d)) for d in (3, 0, 2)]
     snapshots: list[list[int]] = []
@@ -275,6 +282,53 @@ def test_a_missing_or_damaged_local_file_raises_file_error_and_the_run_goes_on(
     assert engine.archiver.run_once().archived == 1
     remaining = {a["params"]["recording"] for a in open_alarms(engine, AlarmType.FILE_ERROR)}
     assert remaining == {damaged.id}
+
+
+@pytest.mark.parametrize("kind", ["smb", "s3", "s3-encrypted"])
+def test_a_recording_changed_in_place_never_becomes_a_copy(
+    engine: Engine,
+    add_recording: AddRecording,
+    request: pytest.FixtureRequest,
+    kind: str,
+) -> None:
+    """One flipped bit, same size: the copy is hashed as it is sent, and the read that
+    completes it fails, so the NAS never renames it into place and S3 never completes it."""
+    good, damaged = (add_recording(start=OLD + timedelta(hours=h)) for h in range(2))
+    path = engine.store().root / damaged.path
+    audio = bytearray(path.read_bytes())
+    audio[len(audio) // 2] ^= 0x10
+    path.write_bytes(bytes(audio))
+    if kind == "smb":
+        samba: Samba = request.getfixturevalue("samba")
+        folder = f"changed-{uuid.uuid4().hex[:8]}"
+        engine.connectors.add("Remote", "smb", settings_for(samba, folder))
+    else:
+        server: S3Server = request.getfixturevalue("moto_s3")
+        bucket: str = request.getfixturevalue("s3_bucket")
+        engine.connectors.add(
+            "Remote", "s3", server.settings(bucket), encrypt=kind == "s3-encrypted"
+        )
+    engine.connectors.activate("Remote")
+
+    report = engine.archiver.run_once()
+
+    assert (report.status, report.archived, report.failed) == ("done", 1, [damaged.id])
+    assert copies(engine, "Remote") == [good.id]
+    [alarm] = open_alarms(engine, AlarmType.FILE_ERROR)
+    assert "does not match its catalogued checksum" in str(alarm["message"])
+    if kind == "smb":
+        names = sorted(
+            str(p.relative_to(samba.folder / folder))
+            for p in (samba.folder / folder).rglob("*")
+            if p.is_file()
+        )
+        assert names == [good.path]  # no damaged copy, no temporary file left
+    else:
+        listing = server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+        suffix = ".mmc" if kind == "s3-encrypted" else ""
+        assert [o["Key"] for o in listing] == [f"{FOLDER}/{good.path}{suffix}"]
+        uploads = server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert uploads == []
 
 
 def test_two_runs_never_overlap(

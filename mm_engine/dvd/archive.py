@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mm_engine.alarms import Alarms, AlarmType
+from mm_engine.archive_source import ArchiveSource, SourceMismatch
 from mm_engine.archiving import KIND as ARCHIVE_JOB
-from mm_engine.archiving import ArchiveReport, _Source, pid_alive
+from mm_engine.archiving import ArchiveReport, pid_alive
 from mm_engine.catalogue import Catalogue, recording_from_row
 from mm_engine.connectors import ConnectorInfo, Connectors, TestResult, alarm_dedupe, sentence
 from mm_engine.db import Database
@@ -392,27 +393,27 @@ class DvdArchive:
                 report.error = msg("the service is stopping; the next run goes on from here")
                 raise _Stop
             try:
-                source = _Source(self.catalogue.open_audio(rec))
+                source = ArchiveSource(self.catalogue.open_audio(rec), rec.size, rec.sha256)
             except Exception as exc:
                 report.failed.append(rec.id)
                 self._file_error(info, rec, str(exc))
                 store.remove(self._disc_path(info, rec))
                 continue
             try:
-                if rec.sha256 and (source.sha256 != rec.sha256 or source.size != rec.size):
+                # hashed as it is spooled; a file that no longer matches fails its last read
+                writer.put(rec.path, source.stream, rec.size)
+                sha = source.finish()
+            except SourceMismatch as mismatch:
+                report.failed.append(rec.id)
+                self._file_error(info, rec, str(mismatch))
+                store.remove(self._disc_path(info, rec))
+                continue
+            except OSError as exc:
+                if source.mismatch is not None:  # a wrapper's error around the mismatch
                     report.failed.append(rec.id)
-                    self._file_error(
-                        info,
-                        rec,
-                        msg(
-                            "its content does not match its catalogued checksum, so it was not "
-                            "archived; run `mm recordings verify` on it"
-                        ),
-                    )
+                    self._file_error(info, rec, str(source.mismatch))
                     store.remove(self._disc_path(info, rec))
                     continue
-                writer.put(rec.path, source.stream, rec.size)
-            except OSError as exc:
                 self._dvd_alarm(
                     info,
                     report,
@@ -429,7 +430,7 @@ class DvdArchive:
                 raise _Stop from exc
             finally:
                 source.close()
-            sent[rec.id] = source.sha256
+            sent[rec.id] = sha
             if progress is not None:
                 progress(done, len(batch))
         return sent

@@ -19,9 +19,10 @@ import io
 import tempfile
 from typing import Any, BinaryIO, cast
 
+from mm_engine.storage.base import READ_BACK
 from mm_engine.text import msg
 
-TAIL = 64 * 1024  # the bytes kept to compare with the copy's read-back
+TAIL = READ_BACK  # the bytes kept to compare with the copy's read-back
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 _CHUNK = 1 << 20
 

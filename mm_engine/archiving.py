@@ -464,8 +464,9 @@ class Archiver:
             source.close()
         tail = source.tail
         try:
-            # put() reports the stored size, so no stat() is needed, and the read below is of
-            # the last bytes exactly (an SMB store answers it in one round trip)
+            # put() reports the stored size, so no stat() is needed; the last bytes come from
+            # put() too when the store read them back as it finished (SMB), otherwise they
+            # are read here
             if stored.size != rec.size:
                 raise _FileProblem(
                     msg(
@@ -474,9 +475,11 @@ class Archiver:
                         size=rec.size,
                     )
                 )
-            tail_at = max(0, rec.size - len(tail))
-            with store.open(rec.path, tail_at, len(tail)) as fh:
-                back = fh.read()
+            if stored.tail is not None and len(stored.tail) >= len(tail):
+                back = stored.tail[len(stored.tail) - len(tail) :]  # read back by put() itself
+            else:
+                with store.open(rec.path, max(0, rec.size - len(tail)), len(tail)) as fh:
+                    back = fh.read()
         except _FileProblem:
             self._discard(store, rec.path)
             raise

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mm_engine.errors import InvalidSetting
-from mm_engine.storage.base import Accessibility
+from mm_engine.storage.base import READ_BACK, Accessibility
 from mm_engine.storage.fields import validate
 from mm_engine.storage.registry import open_store
 from mm_engine.storage.smb import (
@@ -219,6 +219,7 @@ def test_recordings_larger_than_one_write_arrive_intact(
     audio = os.urandom(17 * (1 << 20) + 12_345)  # several writes, two in flight at a time
     stored = store.put("2026/11/26/long call.opus", io.BytesIO(audio), len(audio))
     assert stored.size == len(audio)
+    assert stored.tail == audio[-READ_BACK:]  # read back from the NAS as the copy finished
     on_disk = samba.folder / folder / "2026" / "11" / "26" / "long call.opus"
     assert on_disk.read_bytes() == audio
     with store.open("2026/11/26/long call.opus") as fh:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
 
@@ -32,6 +32,13 @@ class ObjectInfo:
     path: str  # '/'-separated, relative to the store's root
     size: int
     mtime: float
+    # put() only, from a backend that can read a new object's last bytes back in the round
+    # trip that finishes it (SMB): the last READ_BACK bytes as stored, so a caller checking
+    # them needs no request of its own
+    tail: bytes | None = field(default=None, repr=False, compare=False)
+
+
+READ_BACK = 64 * 1024  # the tail a backend reads back in put(), when it can
 
 
 class Store(Protocol):

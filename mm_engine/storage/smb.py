@@ -626,7 +626,7 @@ class SMBStore:
                 self._folders.clear()
                 self._make_folder(path, folder)
                 handle = self._run(path, lambda: create_for_write(self._tree(), temp))
-            written, mtime = self._run(
+            written, mtime, tail = self._run(
                 path, lambda: write_and_rename(handle, self._name(parts), stream, self._buffer())
             )
         except BaseException:
@@ -635,7 +635,7 @@ class SMBStore:
             with contextlib.suppress(Exception):
                 self._call(path, smbclient.remove, "\\".join((self.share_unc, temp)))
             raise
-        return ObjectInfo(path, written, _timestamp(mtime))
+        return ObjectInfo(path, written, _timestamp(mtime), tail)
 
     def _buffer(self) -> bytearray:
         """This thread's buffer for :func:`write_and_rename`, made once: filling a new 8 MiB

@@ -23,7 +23,7 @@ import collections
 import contextlib
 from typing import Any, BinaryIO
 
-from mm_engine.storage.base import filler
+from mm_engine.storage.base import READ_BACK, filler
 from mm_engine.storage.smb_wire import writer_for, written
 from mm_engine.text import msg
 
@@ -67,6 +67,7 @@ def create_for_write(tree: Any, name: str) -> Any:
     handle.create(
         ImpersonationLevel.Impersonation,
         FilePipePrinterAccessMask.FILE_WRITE_DATA
+        | FilePipePrinterAccessMask.FILE_READ_DATA  # the tail read back before closing
         | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES
         | FilePipePrinterAccessMask.DELETE,
         FileAttributes.FILE_ATTRIBUTE_NORMAL,
@@ -79,12 +80,13 @@ def create_for_write(tree: Any, name: str) -> Any:
 
 def write_and_rename(
     handle: Any, final_name: str, stream: BinaryIO, buffer: bytearray | None = None
-) -> tuple[int, Any]:
-    """Write ``stream`` through ``handle``, then rename the file to ``final_name`` (replacing
-    what is there) and close it. Returns the size and last-write time the server reports. On
-    failure the handle is closed and the file stays under its first name: the caller removes
-    it. ``buffer`` (at least :func:`write_size` bytes) is reused for every write; without it
-    one is made."""
+) -> tuple[int, Any, bytes]:
+    """Write ``stream`` through ``handle``, then read its last :data:`READ_BACK` bytes back,
+    rename the file to ``final_name`` (replacing what is there) and close it, the three in one
+    round trip. Returns the size and last-write time the server reports and the bytes read
+    back. On failure the handle is closed and the file stays under its first name: the caller
+    removes it. ``buffer`` (at least :func:`write_size` bytes) is reused for every write;
+    without it one is made."""
     from smbprotocol.file_info import FileRenameInformation
     from smbprotocol.open import SMB2SetInfoRequest
 
@@ -128,17 +130,22 @@ def write_and_rename(
         set_info["file_info_class"] = rename.INFO_CLASS
         set_info["file_id"] = handle.file_id
         set_info["buffer"] = rename
-        close, close_response = handle.close(get_attributes=True, send=False)
-        renamed, closed = connection.send_compound([set_info, close], sid, tid, related=False)
+        back = min(READ_BACK, offset)
+        steps = [handle.read(offset - back, back, send=False)] if back else []
+        steps += [(set_info, None), handle.close(get_attributes=True, send=False)]
+        requests = connection.send_compound([m for m, _ in steps], sid, tid, related=False)
+        answers: list[Any] = []
         failure: BaseException | None = None
-        try:
-            connection.receive(renamed)
-        except Exception as exc:
-            failure = exc
-        close_response(closed)  # the handle is closed whether or not the rename worked
+        for request, (_, receive) in zip(requests, steps, strict=True):
+            try:  # every answer is taken, and the handle is closed whatever else failed
+                answers.append(receive(request) if receive else connection.receive(request))
+            except Exception as exc:
+                answers.append(None)
+                failure = failure or exc
         if failure is not None:
             raise failure
-        return int(handle.end_of_file), handle.last_write_time
+        tail = bytes(answers[0]) if back else b""
+        return int(handle.end_of_file), handle.last_write_time, tail
     except BaseException:
         _drain(connection, in_flight)
         if handle.connected:

@@ -627,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds per tool, fastest counts (default 3: each tool goes first once)",
+        help="rounds per tool, fastest counts (default: as many as tools on the target, so "
+        "each goes first once: 3 on Samba, 2 on S3)",
     )
     parser.add_argument(
         "--targets",
@@ -648,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     count, size = QUICK if args.quick else FULL
     count = args.files or count
     size = int(args.size * MB) if args.size else size
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 0)  # 0: one per tool on each target
     chosen = args.targets or ("smb,s3-moto" if args.quick else "smb,s3-moto,s3-s3rver")
     targets = [t.strip() for t in chosen.split(",") if t.strip()]
     unknown = set(targets) - {"smb", "s3-moto", "s3-s3rver"}
@@ -675,10 +676,12 @@ def main(argv: list[str] | None = None) -> int:
         copies: list[Copy] = []
         runs: list[Iterator[Copy]] = []
         if "smb" in targets:
-            runs.append(bench_smb(lib, rounds, work, tools))
+            smb_tools = tools & {"mm", "smbclient", "rclone"}
+            runs.append(bench_smb(lib, rounds or len(smb_tools), work, tools))
         for kind in ("moto", "s3rver"):
             if f"s3-{kind}" in targets:
-                runs.append(bench_s3(lib, rounds, work, kind, tools))
+                s3_tools = tools & {"mm", "rclone"}
+                runs.append(bench_s3(lib, rounds or len(s3_tools), work, kind, tools))
         for run in runs:
             for copy in run:
                 copies.append(copy)
@@ -710,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         "files": count,
         "file_bytes": size,
         "total_mb": round(count * size / MB, 1),
-        "rounds": rounds,
+        "rounds": rounds or "one per tool",
         "targets": targets,
         "tools": tools_version(),
         "copies": [c.figures() for c in copies],

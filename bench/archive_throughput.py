@@ -487,11 +487,11 @@ def bench_smb(lib: Library, rounds: int, work: Path, tools: set[str]) -> Iterato
 
 
 def in_turn(order: list[str], chosen: set[str], rnd: int) -> list[str]:
-    """The chosen tools, each round starting one further along: the first copy of a round
-    runs on memory the machine has not touched for a while, which costs this VM's hypervisor
-    up to 4 × more per page written (measured with dd: 2.6 s of system time per GB against
-    0.6), and that is the server's cost, not the client's. Over as many rounds as tools,
-    every tool goes first once."""
+    """The chosen tools, each round starting one further along, so that over as many rounds
+    as tools every tool goes first once. Order matters on this VM: the first copy of a round can
+    meet memory the machine has not touched for a while, and writing such pages costs its
+    hypervisor several times more (dd of 6 GB here: 15 s of system time against 3.7 s just
+    after); that would be the server's cost, charged to whichever tool went first."""
     tools = [t for t in order if t in chosen]
     if not tools:
         return []

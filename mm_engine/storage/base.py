@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, BinaryIO, Protocol
@@ -94,27 +94,23 @@ def bounded(inner: BinaryIO, length: int | None) -> BinaryIO:
     return io.BufferedReader(Bounded(inner, length))
 
 
-def filler(stream: BinaryIO) -> Callable[[memoryview], int]:
-    """A function filling a buffer from ``stream`` and returning how much it filled (short only
-    at the end), reading straight into the buffer when the stream can: a file read this way
-    into one reused buffer costs a third of ``read()``'s new objects."""
+def fill(stream: BinaryIO, view: memoryview) -> int:
+    """Read from ``stream`` into ``view`` until it is full or the stream ends; returns the
+    bytes read (short only at the end). Reads straight into ``view`` when the stream can: a
+    file read this way into one reused buffer costs a third of ``read()``'s new objects."""
     readinto = getattr(stream, "readinto", None)
-
-    def fill(view: memoryview) -> int:
-        filled = 0
-        while filled < len(view):
-            if readinto is not None:
-                got = readinto(view[filled:])
-            else:
-                chunk = stream.read(len(view) - filled)
-                got = len(chunk)
-                view[filled : filled + got] = chunk
-            if not got:
-                break
-            filled += got
-        return filled
-
-    return fill
+    got = 0
+    while got < len(view):
+        if readinto is not None:
+            n = readinto(view[got:]) or 0
+        else:
+            data = stream.read(len(view) - got)
+            n = len(data)
+            view[got : got + n] = data
+        if not n:
+            break
+        got += n
+    return got
 
 
 class SizedSource:

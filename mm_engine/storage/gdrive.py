@@ -37,7 +37,7 @@ from email.message import Message
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
-from mm_engine.storage.base import Accessibility, ObjectInfo, bounded
+from mm_engine.storage.base import Accessibility, ObjectInfo, bounded, fill
 from mm_engine.storage.fields import Field
 from mm_engine.storage.gdrive_auth import (
     REAUTHORIZE_HINT,
@@ -214,23 +214,6 @@ def _newest(files: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not files:
         return None
     return max(files, key=lambda f: (str(f.get("modifiedTime") or ""), str(f.get("id"))))
-
-
-def _fill(stream: BinaryIO, view: memoryview) -> int:
-    """Read from ``stream`` into ``view`` until it is full or the stream ends; bytes read."""
-    readinto = getattr(stream, "readinto", None)
-    got = 0
-    while got < len(view):
-        if readinto is not None:
-            n = readinto(view[got:]) or 0
-        else:
-            data = stream.read(len(view) - got)
-            n = len(data)
-            view[got : got + n] = data
-        if not n:
-            break
-        got += n
-    return got
 
 
 def _committed(range_header: str | None) -> int:
@@ -491,7 +474,7 @@ class DriveStore:
         try:
             while True:
                 # one byte more than a chunk tells whether this chunk is the last
-                have += _fill(stream, buffer[have:])
+                have += fill(stream, buffer[have:])
                 last = have <= self.chunk_size
                 chunk = buffer[:have] if last else buffer[: self.chunk_size]
                 done = self._send_chunk(session, chunk, offset, offset + have if last else None)

@@ -23,7 +23,7 @@ import collections
 import contextlib
 from typing import Any, BinaryIO
 
-from mm_engine.storage.base import READ_BACK, filler
+from mm_engine.storage.base import READ_BACK, fill
 from mm_engine.storage.smb_wire import writer_for, written
 from mm_engine.text import msg
 
@@ -97,7 +97,6 @@ def write_and_rename(
     chunk = write_size(connection)
     view = memoryview(buffer if buffer is not None else bytearray(chunk))[:chunk]
     wanted = WRITES_IN_FLIGHT * _charge(chunk)  # credits for a full window of writes
-    fill = filler(stream)
     in_flight: collections.deque[tuple[Any, int]] = collections.deque()
     try:
         offset = 0
@@ -109,7 +108,7 @@ def write_and_rename(
             free = _credits_free(connection)
             # with nothing in flight and too few credits, a smaller write asks for more
             room = chunk if in_flight else min(chunk, max(1, free) * _CREDIT_UNIT)
-            size = fill(view[:room])
+            size = fill(stream, view[:room])
             if not size:
                 break
             if writer is not None:

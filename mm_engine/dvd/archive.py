@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mm_engine.alarms import Alarms, AlarmType
-from mm_engine.archive_source import ArchiveSource, SourceMismatch
+from mm_engine.archive_source import ArchiveSource
 from mm_engine.archiving import KIND as ARCHIVE_JOB
 from mm_engine.archiving import ArchiveReport, pid_alive
 from mm_engine.catalogue import Catalogue, recording_from_row
@@ -403,17 +403,14 @@ class DvdArchive:
                 # hashed as it is spooled; a file that no longer matches fails its last read
                 writer.put(rec.path, source.stream, rec.size)
                 sha = source.finish()
-            except SourceMismatch as mismatch:
-                report.failed.append(rec.id)
-                self._file_error(info, rec, str(mismatch))
-                store.remove(self._disc_path(info, rec))
-                continue
-            except OSError as exc:
-                if source.mismatch is not None:  # a wrapper's error around the mismatch
+            except Exception as exc:
+                if source.mismatch is not None:  # the file changed (whatever a store wrapped it in)
                     report.failed.append(rec.id)
                     self._file_error(info, rec, str(source.mismatch))
                     store.remove(self._disc_path(info, rec))
                     continue
+                if not isinstance(exc, OSError):
+                    raise
                 self._dvd_alarm(
                     info,
                     report,

@@ -626,8 +626,9 @@ class SMBStore:
                 self._folders.clear()
                 self._make_folder(path, folder)
                 handle = self._run(path, lambda: create_for_write(self._tree(), temp))
+            buffer = self._buffer(handle)
             written, mtime, tail = self._run(
-                path, lambda: write_and_rename(handle, self._name(parts), stream, self._buffer())
+                path, lambda: write_and_rename(handle, self._name(parts), stream, buffer)
             )
         except BaseException:
             self._folders.clear()
@@ -637,12 +638,12 @@ class SMBStore:
             raise
         return ObjectInfo(path, written, _timestamp(mtime), tail)
 
-    def _buffer(self) -> bytearray:
-        """This thread's buffer for :func:`write_and_rename`, made once: filling a new 8 MiB
-        buffer for every recording would cost more than writing it."""
+    def _buffer(self, handle: Any) -> bytearray:
+        """This thread's buffer for :func:`write_and_rename` on ``handle``, made once: filling
+        a new 8 MiB buffer for every recording would cost more than writing it."""
         from mm_engine.storage.smb_transfer import write_size
 
-        size = write_size(self._tree().session.connection)
+        size = write_size(handle.tree_connect.session.connection)
         buffer: bytearray | None = getattr(self._buffers, "buffer", None)
         if buffer is None or len(buffer) < size:
             buffer = self._buffers.buffer = bytearray(size)

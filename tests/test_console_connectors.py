@@ -508,9 +508,9 @@ async def test_archive_now_follows_a_run_that_is_already_going(
                 (json.dumps(result),),
             )
             await until(pilot, lambda: panel.progress_shown() == "", "the end of that run")
-            assert "The other archive run finished: 4 recording(s) archived to NAS" in (
-                panel.status()
-            )
+            # the status line says it once the connectors list has been read again (a worker)
+            said = "The other archive run finished: 4 recording(s) archived to NAS"
+            await until(pilot, lambda: said in panel.status(), "the other run's summary")
     finally:
         other.kill()
         other.wait()
